@@ -1,0 +1,1 @@
+"""Kabinet: executive cabinet backend."""

@@ -1,0 +1,109 @@
+"""create_app(): plugins, routes, dependencies, error mapping — assembled in one place."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from litestar import Litestar
+from litestar.config.compression import CompressionConfig
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.static_files import create_static_files_router
+
+from backend.db.engine import make_engine, make_sessionmaker
+from backend.domain.accounts.controllers import AuthController, MeController
+from backend.domain.accounts.tokens import TokenCodec
+from backend.domain.cabinet.controllers import CabinetController
+from backend.domain.documents.controllers import DocumentController
+from backend.domain.files.pages import PageCache
+from backend.domain.files.storage import BlobStore
+from backend.domain.ops.controllers import OpsController
+from backend.secrets_store import read_or_create_secret
+from backend.settings import Settings, get_settings
+from backend.web.deps import Services, provide_principal, provide_services, provide_session
+from backend.web.logging import RequestContextMiddleware, configure_logging
+from backend.web.problems import EXCEPTION_HANDLERS
+
+PWA_DIST = Path(__file__).resolve().parent.parent / "pwa" / "dist"
+
+
+def build_services(settings: Settings) -> Services:
+    engine = make_engine(settings)
+    jwt_key = (
+        settings.jwt_secret.encode()
+        if settings.jwt_secret
+        else read_or_create_secret(settings.keys_dir / "jwt.key")
+    )
+    return Services(
+        settings=settings,
+        engine=engine,
+        sessions=make_sessionmaker(engine),
+        tokens=TokenCodec(jwt_key, settings.access_ttl_seconds),
+        blobs=BlobStore(settings.files_dir),
+        pages=PageCache(settings.pages_dir, settings.page_widths),
+    )
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    configure_logging(json=settings.log_json)
+    services = build_services(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            await services.engine.dispose()
+
+    prometheus = PrometheusConfig(app_name="kabinet", prefix="kabinet", group_path=True)
+
+    class MetricsController(PrometheusController):
+        path = "/metrics"
+
+    route_handlers: list[object] = [
+        OpsController,
+        MetricsController,
+        AuthController,
+        MeController,
+        CabinetController,
+        DocumentController,
+    ]
+    if PWA_DIST.is_dir():
+        route_handlers.append(
+            create_static_files_router(path="/", directories=[PWA_DIST], html_mode=True, name="pwa")
+        )
+
+    app = Litestar(
+        route_handlers=route_handlers,  # type: ignore[arg-type]
+        dependencies={
+            "db": Provide(provide_session),
+            "principal": Provide(provide_principal),
+            "svc": Provide(provide_services, use_cache=True),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[RequestContextMiddleware(), prometheus.middleware],
+        lifespan=[lifespan],
+        request_max_body_size=settings.max_upload_bytes * 4,
+        compression_config=CompressionConfig(
+            backend="gzip", minimum_size=1024, exclude=["/api/v1/documents/.*/(files|pages)"]
+        ),
+        openapi_config=OpenAPIConfig(
+            title="Kabinet API",
+            version="1",
+            path="/schema",
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+                }
+            ),
+            security=[{"bearer": []}],
+        ),
+        debug=False,
+    )
+    app.state.services = services
+    return app

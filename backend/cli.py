@@ -1,0 +1,108 @@
+"""The `kabinet` command: migrate, demo, serve, tick."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import sys
+
+from backend.settings import get_settings
+
+
+def _migrate(_: argparse.Namespace) -> int:
+    from backend.db.migrate import upgrade
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade()
+    print("database migrated", file=sys.stderr)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from backend.db.engine import make_engine
+    from backend.demo.loader import load_demo
+    from backend.domain.files.storage import BlobStore
+
+    settings = get_settings()
+
+    async def run() -> int:
+        engine = make_engine(settings)
+        try:
+            result = await load_demo(
+                engine,
+                BlobStore(settings.files_dir),
+                users=args.users,
+                documents=args.documents,
+                seed=args.seed,
+                progress=lambda msg: print(f"  … {msg}", file=sys.stderr),
+            )
+        finally:
+            await engine.dispose()
+        if result.skipped:
+            print(
+                f"demo region already loaded ({result.users} users); nothing to do", file=sys.stderr
+            )
+        else:
+            print(
+                f"demo region loaded: {result.users} users, {result.documents} documents, "
+                f"{result.items} cabinet items in {result.seconds:.1f} s",
+                file=sys.stderr,
+            )
+        return 0
+
+    return asyncio.run(run())
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run(
+        "backend.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        access_log=False,
+        log_level="warning",
+        proxy_headers=True,
+    )
+    return 0
+
+
+def _tick(args: argparse.Namespace) -> int:
+    from backend.jobs.registry import run_due
+
+    at = dt.datetime.fromisoformat(args.at) if args.at else dt.datetime.now(dt.UTC)
+    if at.tzinfo is None:
+        print("--at needs an offset, e.g. 2026-12-01T09:00:00+12:00", file=sys.stderr)
+        return 2
+    ran = asyncio.run(run_due(get_settings(), at))
+    print(f"{len(ran)} job(s) ran at {at.isoformat()}: {', '.join(ran) or '-'}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kabinet", description="Kabinet executive cabinet")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_migrate)
+    demo = sub.add_parser("demo", help="load the demo region (once)")
+    demo.add_argument("--users", type=int, default=0, help="grow the region to N users")
+    demo.add_argument("--documents", type=int, default=300)
+    demo.add_argument("--seed", type=int, default=1)
+    demo.set_defaults(func=_demo)
+    serve = sub.add_parser("serve", help="serve the API and the PWA")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(func=_serve)
+    tick = sub.add_parser("tick", help="run the time-driven jobs due at a moment")
+    tick.add_argument("--at", help="RFC 3339 timestamp; default now")
+    tick.set_defaults(func=_tick)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,309 @@
+"""Typed SQLAlchemy 2 models: the whole schema in one module, grouped by area.
+
+Folders of a cabinet are fed by one table, `cabinet_items`: every thing that waits for a
+position (a visa step, a signature, a document to resolve, a draft resolution, an
+assignment, a controlled assignment, a document for information) is one row. Workflow code
+opens and closes rows in the same transaction as the decision, so `/folders` and `/queue`
+are two index range scans whatever the size of the archive.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator, Uuid
+
+from backend.db.ids import new_id
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on both SQLite (which keeps no offset) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dt.datetime: UtcDateTime, uuid.UUID: Uuid, dict[str, Any]: JSON}
+
+
+def _pk() -> Mapped[uuid.UUID]:
+    return mapped_column(Uuid, primary_key=True, default=new_id)
+
+
+# --- organisations and people -------------------------------------------------------------
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+    id: Mapped[uuid.UUID] = _pk()
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("organizations.id"))
+    name: Mapped[str] = mapped_column(String(500))
+    short_name: Mapped[str] = mapped_column(String(200))
+    # government | administration | ministry | municipality | department
+    kind: Mapped[str] = mapped_column(String(32))
+
+
+class Position(Base):
+    """A node of the org tree (должностное лицо). Decisions are made by positions."""
+
+    __tablename__ = "positions"
+    id: Mapped[uuid.UUID] = _pk()
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("positions.id"), index=True)
+    title: Mapped[str] = mapped_column(String(500))
+    is_executive: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Cleared for "ДСП" (for official use) documents.
+    dsp_cleared: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_clerk: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[uuid.UUID] = _pk()
+    login: Mapped[str] = mapped_column(String(100), unique=True)
+    full_name: Mapped[str] = mapped_column(String(300))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class PositionHolder(Base):
+    """A user holds a position: that position's cabinet is the user's own cabinet."""
+
+    __tablename__ = "position_holders"
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    position_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("positions.id"), primary_key=True, index=True
+    )
+
+
+class CabinetAccess(Base):
+    """A user's access to another position's cabinet: an assistant, or acting for a period."""
+
+    __tablename__ = "cabinet_access"
+    id: Mapped[uuid.UUID] = _pk()
+    position_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("positions.id"), index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))  # assistant | acting
+    # read, prepare_resolutions, decide (act in the executive's name)
+    rights: Mapped[list[str]] = mapped_column(JSON, default=list)
+    valid_from: Mapped[dt.datetime | None] = mapped_column()
+    valid_to: Mapped[dt.datetime | None] = mapped_column()
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class RefreshToken(Base):
+    """One refresh token of a login session (family). Rotation marks the old one used;
+    presenting a used one again revokes the whole family (reuse detection)."""
+
+    __tablename__ = "refresh_tokens"
+    id: Mapped[uuid.UUID] = _pk()
+    family_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    device_name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column()
+    used_at: Mapped[dt.datetime | None] = mapped_column()
+    revoked_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class LoginFailure(Base):
+    __tablename__ = "login_failures"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    login: Mapped[str] = mapped_column(String(100))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    __table_args__ = (Index("ix_login_failures_login_at", "login", "at"),)
+
+
+# --- documents ------------------------------------------------------------------------------
+
+
+class Journal(Base):
+    """A registration journal and its number format, e.g. `01-12/{seq}` → `01-12/345`."""
+
+    __tablename__ = "journals"
+    id: Mapped[uuid.UUID] = _pk()
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(32))
+    number_format: Mapped[str] = mapped_column(String(100))
+    year: Mapped[int] = mapped_column(Integer)
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Correspondent(Base):
+    __tablename__ = "correspondents"
+    id: Mapped[uuid.UUID] = _pk()
+    name: Mapped[str] = mapped_column(String(500))
+    kind: Mapped[str] = mapped_column(String(32))  # organization | citizen | federal
+
+
+class Document(Base):
+    """A registration card (РК) or a draft (РКПД) of any kind."""
+
+    __tablename__ = "documents"
+    id: Mapped[uuid.UUID] = _pk()
+    # incoming | outgoing | internal | citizen_appeal | npa | instruction
+    kind: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(1000))
+    summary: Mapped[str | None] = mapped_column(Text)
+    access_level: Mapped[str] = mapped_column(String(8), default="open")  # open | dsp
+    # draft | on_route | signed | registered | closed
+    state: Mapped[str] = mapped_column(String(16))
+    organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"))
+    author_position_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("positions.id"), index=True)
+    created_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    correspondent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("correspondents.id"))
+    journal_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("journals.id"))
+    reg_number: Mapped[str | None] = mapped_column(String(100))
+    reg_seq: Mapped[int | None] = mapped_column(Integer)
+    reg_date: Mapped[dt.date | None] = mapped_column(Date)
+    outgoing_number: Mapped[str | None] = mapped_column(String(100))
+    outgoing_date: Mapped[dt.date | None] = mapped_column(Date)
+    deadline: Mapped[dt.date | None] = mapped_column(Date)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    __table_args__ = (
+        # No duplicate number in one journal, even under concurrent registration.
+        UniqueConstraint("journal_id", "reg_seq", name="uq_documents_journal_seq"),
+    )
+
+
+class DocumentAddressee(Base):
+    __tablename__ = "document_addressees"
+    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id"), primary_key=True)
+    position_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("positions.id"), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(8))  # resolve | info
+
+
+class DocumentFile(Base):
+    """One immutable version of a document's file; `slot_id` groups the versions of one file.
+
+    The API's file id is this row's id, so a page URL names an exact version and can be
+    cached forever. Bytes live content-addressed by sha256 in the data dir.
+    """
+
+    __tablename__ = "document_files"
+    id: Mapped[uuid.UUID] = _pk()
+    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id"))
+    slot_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    role: Mapped[str] = mapped_column(String(16))  # main | attachment
+    name: Mapped[str] = mapped_column(String(300))
+    mime: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    pages: Mapped[int] = mapped_column(Integer)
+    is_current: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    __table_args__ = (
+        Index("ix_document_files_document", "document_id", "is_current"),
+        UniqueConstraint("slot_id", "version", name="uq_document_files_slot_version"),
+    )
+
+
+# --- cabinet --------------------------------------------------------------------------------
+
+FOLDERS = ("sign", "visa", "resolve", "drafts", "execute", "control", "info")
+
+
+class CabinetItem(Base):
+    """One thing waiting in a position's folder. Closed (state=done) rows stay as history
+    and keep the document visible to that position."""
+
+    __tablename__ = "cabinet_items"
+    id: Mapped[uuid.UUID] = _pk()
+    position_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("positions.id"))
+    folder: Mapped[str] = mapped_column(String(16))
+    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id"))
+    # What produced the item (route step, resolution, assignment); filled by workflow.
+    ref_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    state: Mapped[str] = mapped_column(String(8), default="open")  # open | done
+    expected_action: Mapped[str] = mapped_column(String(32))
+    deadline: Mapped[dt.date | None] = mapped_column(Date)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    unread: Mapped[bool] = mapped_column(Boolean, default=True)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[dt.datetime | None] = mapped_column()
+    __table_args__ = (
+        # The queue: WHERE position_id, folder, open ORDER BY received_at DESC, id DESC.
+        Index(
+            "ix_cabinet_items_queue",
+            "position_id",
+            "folder",
+            "received_at",
+            "id",
+            postgresql_where=text("state = 'open'"),
+            sqlite_where=text("state = 'open'"),
+        ),
+        # Folder counts: an index-only scan grouped by folder, deadline and unread inside.
+        Index(
+            "ix_cabinet_items_counts",
+            "position_id",
+            "folder",
+            "deadline",
+            "unread",
+            postgresql_where=text("state = 'open'"),
+            sqlite_where=text("state = 'open'"),
+        ),
+        # Visibility checks: may this position see this document?
+        Index("ix_cabinet_items_document_position", "document_id", "position_id"),
+    )
+
+
+# --- audit -----------------------------------------------------------------------
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+    id: Mapped[uuid.UUID] = _pk()
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    # The position whose cabinet the decision was made in, and the one actually acting
+    # (an assistant or an acting deputy), so history shows "on whose behalf".
+    position_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    actor_role: Mapped[str | None] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(64))
+    document_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    object_type: Mapped[str | None] = mapped_column(String(32))
+    object_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    __table_args__ = (Index("ix_audit_events_document_at", "document_id", "at"),)

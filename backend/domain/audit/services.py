@@ -1,0 +1,52 @@
+"""The audit trail: one row per decision or security event, written in the same
+transaction as the change it describes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.db.ids import new_id
+from backend.db.models import AuditEvent, utcnow
+
+
+def record(
+    session: AsyncSession,
+    *,
+    action: str,
+    user_id: uuid.UUID | None,
+    position_id: uuid.UUID | None = None,
+    actor_role: str | None = None,
+    document_id: uuid.UUID | None = None,
+    object_type: str | None = None,
+    object_id: uuid.UUID | None = None,
+    details: dict[str, Any] | None = None,
+    at: dt.datetime | None = None,
+) -> AuditEvent:
+    event = AuditEvent(
+        id=new_id(),
+        at=at or utcnow(),
+        user_id=user_id,
+        position_id=position_id,
+        actor_role=actor_role,
+        action=action,
+        document_id=document_id,
+        object_type=object_type,
+        object_id=object_id,
+        details=details or {},
+    )
+    session.add(event)
+    return event
+
+
+async def document_history(session: AsyncSession, document_id: uuid.UUID) -> list[AuditEvent]:
+    rows = await session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.document_id == document_id)
+        .order_by(AuditEvent.at, AuditEvent.id)
+    )
+    return list(rows)

@@ -1,0 +1,156 @@
+"""Folder counts and keyset-paginated queues, served from `cabinet_items`' partial indexes."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import uuid
+
+from sqlalchemy import case, exists, func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.db.models import FOLDERS, CabinetItem, Correspondent, Document, DocumentFile, Position
+from backend.domain.accounts.access import Cabinet
+from backend.domain.cabinet.schemas import FolderCount, QueueItem, QueuePage
+from backend.errors import Invalid
+
+
+async def folder_counts(
+    session: AsyncSession, cabinet: Cabinet, today: dt.date
+) -> list[FolderCount]:
+    item = CabinetItem
+    query = (
+        select(
+            item.folder,
+            func.count(),
+            func.coalesce(func.sum(case((item.deadline < today, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((item.unread.is_(True), 1), else_=0)), 0),
+        )
+        .where(item.position_id == cabinet.position_id, item.state == "open")
+        .group_by(item.folder)
+    )
+    if not cabinet.dsp_cleared:
+        # Rare path (an uncleared assistant): pay for the join only here.
+        query = query.join(Document, Document.id == item.document_id).where(
+            Document.access_level == "open"
+        )
+    rows = {
+        folder: (count, overdue, unread)
+        for folder, count, overdue, unread in await session.execute(query)
+    }
+    return [FolderCount(f, *map(int, rows.get(f, (0, 0, 0)))) for f in FOLDERS]
+
+
+def encode_cursor(received_at: dt.datetime, item_id: uuid.UUID) -> str:
+    raw = f"{received_at.isoformat()}|{item_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at_s, id_s = raw.split("|")
+        at = dt.datetime.fromisoformat(at_s)
+        if at.tzinfo is None:
+            raise ValueError("naive")
+        return at, uuid.UUID(id_s)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Invalid("malformed cursor", field="cursor") from exc
+
+
+async def queue(
+    session: AsyncSession,
+    cabinet: Cabinet,
+    folder: str,
+    limit: int,
+    cursor: str | None,
+    today: dt.date,
+) -> QueuePage:
+    if folder not in FOLDERS:
+        raise Invalid(f"unknown folder '{folder}'; one of {', '.join(FOLDERS)}", field="folder")
+    if not 1 <= limit <= 100:
+        raise Invalid("limit must be between 1 and 100", field="limit")
+    item = CabinetItem
+    conditions = [
+        item.position_id == cabinet.position_id,
+        item.folder == folder,
+        item.state == "open",
+    ]
+    if cursor:
+        at, last_id = decode_cursor(cursor)
+        conditions.append(tuple_(item.received_at, item.id) < tuple_(at, last_id))
+    if not cabinet.dsp_cleared:
+        # An uncleared assistant sees no ДСП items (see folder_counts).
+        conditions.append(
+            exists().where(Document.id == item.document_id, Document.access_level == "open")
+        )
+    # First the page of item ids from the index alone, then the documents for just those.
+    page = (
+        select(item)
+        .where(*conditions)
+        .order_by(item.received_at.desc(), item.id.desc())
+        .limit(limit + 1)
+        .subquery()
+    )
+    pages = (
+        select(func.coalesce(func.sum(DocumentFile.pages), 0))
+        .where(
+            DocumentFile.document_id == Document.id,
+            DocumentFile.is_current.is_(True),
+            DocumentFile.role == "main",
+        )
+        .correlate(Document)
+        .scalar_subquery()
+    )
+    query = (
+        select(
+            page.c.id,
+            page.c.document_id,
+            page.c.folder,
+            page.c.deadline,
+            page.c.urgent,
+            page.c.unread,
+            page.c.received_at,
+            page.c.expected_action,
+            Document.kind,
+            Document.title,
+            Document.reg_number,
+            Document.reg_date,
+            Document.access_level,
+            Document.urgent.label("doc_urgent"),
+            Position.title.label("author"),
+            Correspondent.name.label("correspondent"),
+            pages.label("pages"),
+        )
+        .join(Document, Document.id == page.c.document_id)
+        .join(Position, Position.id == Document.author_position_id)
+        .outerjoin(Correspondent, Correspondent.id == Document.correspondent_id)
+        .order_by(page.c.received_at.desc(), page.c.id.desc())
+    )
+    rows = (await session.execute(query)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [
+        QueueItem(
+            item_id=r.id,
+            document_id=r.document_id,
+            kind=r.kind,
+            folder=r.folder,
+            title=r.title,
+            reg_number=r.reg_number,
+            reg_date=r.reg_date,
+            author=r.author,
+            correspondent=r.correspondent,
+            deadline=r.deadline,
+            overdue=r.deadline is not None and r.deadline < today,
+            urgent=bool(r.urgent or r.doc_urgent),
+            unread=bool(r.unread),
+            pages=int(r.pages),
+            received_at=r.received_at,
+            expected_action=r.expected_action,
+            access_level=r.access_level,
+        )
+        for r in rows
+    ]
+    next_cursor = encode_cursor(rows[-1].received_at, rows[-1].id) if more else None
+    return QueuePage(items, next_cursor)

@@ -1,0 +1,146 @@
+"""Documents: create (multipart), card, original file, page images."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+import anyio
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import UploadFile
+from litestar.params import Parameter
+from litestar.response import File
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.clock import region_today, utcnow
+from backend.domain.accounts.access import Principal
+from backend.domain.documents import services
+from backend.domain.documents.schemas import DocumentCardIn, DocumentCardOut
+from backend.domain.documents.visibility import visible_document
+from backend.errors import Invalid, NotFound
+from backend.web.deps import Services
+
+IMMUTABLE = "private, max-age=31536000, immutable"
+# PDF rendering is CPU-bound; more threads than cores only queue inside PDFium.
+_render_limiter = anyio.CapacityLimiter(2)
+
+
+def _not_modified(request: Request[Any, Any, Any], etag: str) -> bool:
+    header = request.headers.get("if-none-match", "")
+    return etag in [t.strip() for t in header.split(",")] or header.strip() == "*"
+
+
+class DocumentController(Controller):
+    path = "/api/v1/documents"
+    tags = ["documents"]
+
+    @post("/", operation_id="createDocument", status_code=201)
+    async def create(
+        self, request: Request[Any, Any, Any], principal: Principal, db: AsyncSession, svc: Services
+    ) -> DocumentCardOut:
+        """Create a card from a multipart form: `card` (JSON) and any number of `files`."""
+        form = await request.form()
+        raw = form.get("card")
+        if raw is None:
+            raise Invalid("multipart part 'card' (JSON) is required", field="card")
+        raw_bytes = await raw.read() if isinstance(raw, UploadFile) else str(raw).encode()
+        try:
+            card = msgspec.json.decode(raw_bytes, type=DocumentCardIn)
+        except msgspec.ValidationError as exc:
+            raise Invalid(f"card: {exc}", field="card") from exc
+        except msgspec.DecodeError as exc:
+            raise Invalid("card is not valid JSON", field="card") from exc
+        # Check the right before spending time on the files.
+        principal.cabinet(card.position_id, "decide")
+        uploads = [f for f in form.getall("files") if isinstance(f, UploadFile)]
+        if len(uploads) != len(form.getall("files")):
+            raise Invalid("every 'files' part must be a file", field="files")
+        if len(uploads) > 20:
+            raise Invalid("at most 20 files per document", field="files")
+        stored = []
+        for up in uploads:
+            upload = services.Upload(up.filename, up.content_type, up.file)
+            stored.append(
+                await anyio.to_thread.run_sync(
+                    services.store_upload, svc.blobs, svc.settings, upload
+                )
+            )
+        now = utcnow()
+        doc = await services.create_document(
+            db, principal, card, stored, now, region_today(svc.settings.timezone, now)
+        )
+        return await services.document_card(db, doc)
+
+    @get("/{document_id:uuid}", operation_id="documentCard")
+    async def card(
+        self, document_id: uuid.UUID, principal: Principal, db: AsyncSession
+    ) -> DocumentCardOut:
+        """The registration card with files, route, resolutions and history."""
+        doc = await visible_document(db, principal, document_id)
+        return await services.document_card(db, doc)
+
+    @get("/{document_id:uuid}/files/{file_id:uuid}", operation_id="fileContent")
+    async def file(
+        self,
+        request: Request[Any, Any, Any],
+        document_id: uuid.UUID,
+        file_id: uuid.UUID,
+        principal: Principal,
+        db: AsyncSession,
+        svc: Services,
+    ) -> Response[Any]:
+        """The original bytes of one file version; ETag is its sha256."""
+        await visible_document(db, principal, document_id)
+        f = await services.document_file(db, document_id, file_id)
+        etag = f'"{f.sha256}"'
+        headers = {"ETag": etag, "Cache-Control": IMMUTABLE}
+        if _not_modified(request, etag):
+            return Response(b"", status_code=304, headers=headers)
+        return File(
+            path=svc.blobs.path(f.sha256),
+            filename=f.name,
+            media_type=f.mime,
+            headers=headers,
+            content_disposition_type="inline",
+        )
+
+    @get("/{document_id:uuid}/files/{file_id:uuid}/pages/{page:int}", operation_id="pageImage")
+    async def page(
+        self,
+        request: Request[Any, Any, Any],
+        document_id: uuid.UUID,
+        file_id: uuid.UUID,
+        page: int,
+        principal: Principal,
+        db: AsyncSession,
+        svc: Services,
+        width: Annotated[int, Parameter(ge=1, le=4000)] = 1024,
+    ) -> Response[Any]:
+        """Page `page` (from 1) as WebP at one of the supported widths; immutable."""
+        if width not in svc.settings.page_widths:
+            allowed = ", ".join(map(str, svc.settings.page_widths))
+            raise Invalid(f"width must be one of {allowed}", field="width")
+        await visible_document(db, principal, document_id)
+        f = await services.document_file(db, document_id, file_id)
+        if not 1 <= page <= f.pages:
+            raise NotFound(f"no page {page}; the file has {f.pages}")
+        etag = f'"{f.sha256}-{page}-{width}"'
+        headers = {"ETag": etag, "Cache-Control": IMMUTABLE}
+        if _not_modified(request, etag):
+            return Response(b"", status_code=304, headers=headers)
+        cache = svc.pages
+        target = cache.path(f.sha256, page, width)
+        if not target.is_file():
+            target = await anyio.to_thread.run_sync(
+                cache.get_or_render,
+                svc.blobs.path(f.sha256),
+                f.mime,
+                f.sha256,
+                page,
+                width,
+                limiter=_render_limiter,
+            )
+        return File(
+            path=target, media_type="image/webp", headers=headers, content_disposition_type="inline"
+        )

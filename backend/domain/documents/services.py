@@ -1,0 +1,294 @@
+"""Creating documents (with registration in a journal) and reading their cards."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.db.ids import new_id
+from backend.db.models import (
+    CabinetItem,
+    Correspondent,
+    Document,
+    DocumentAddressee,
+    DocumentFile,
+    Journal,
+    Organization,
+    Position,
+    User,
+)
+from backend.domain.accounts.access import Principal
+from backend.domain.audit.services import document_history, record
+from backend.domain.documents import schemas
+from backend.domain.files.formats import inspect_file
+from backend.domain.files.storage import BlobStore
+from backend.errors import Forbidden, Invalid, NotFound
+from backend.settings import Settings
+
+REGISTERED_ON_CREATE = ("incoming", "citizen_appeal", "instruction")
+
+
+@dataclass(frozen=True)
+class Upload:
+    filename: str
+    content_type: str | None
+    stream: BinaryIO
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    name: str
+    mime: str
+    size: int
+    sha256: str
+    pages: int
+
+
+def store_upload(blobs: BlobStore, settings: Settings, upload: Upload) -> StoredFile:
+    """Blocking (hashing, PDF parsing): run in a worker thread."""
+    name = Path(upload.filename or "file").name[:300] or "file"
+    tmp, sha, size = blobs.spool(upload.stream, settings.max_upload_bytes)
+    try:
+        if size == 0:
+            raise Invalid(f"file '{name}' is empty")
+        info = inspect_file(
+            tmp, name, upload.content_type, settings.max_pages, settings.max_image_pixels
+        )
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    blobs.commit(tmp, sha)
+    return StoredFile(name, info.mime, size, sha, info.pages)
+
+
+async def next_registration_number(session: AsyncSession, journal_id: uuid.UUID) -> tuple[str, int]:
+    """Take the journal's next number inside the caller's transaction.
+
+    The UPDATE locks the journal row until commit, so concurrent registrations queue up:
+    no duplicates, and a rolled-back registration gives its number back (no gaps).
+    """
+    row = (
+        await session.execute(
+            update(Journal)
+            .where(Journal.id == journal_id)
+            .values(last_seq=Journal.last_seq + 1)
+            .returning(Journal.last_seq, Journal.number_format)
+        )
+    ).one_or_none()
+    if row is None:
+        raise Invalid("unknown journal", field="journal_id")
+    seq, fmt = row
+    return fmt.replace("{seq}", str(seq)), seq
+
+
+async def create_document(
+    session: AsyncSession,
+    principal: Principal,
+    card: schemas.DocumentCardIn,
+    files: list[StoredFile],
+    now: dt.datetime,
+    today: dt.date,
+) -> Document:
+    cabinet = principal.cabinet(card.position_id, "decide")
+    author = await session.get(Position, card.position_id)
+    assert author is not None  # the cabinet came from this row
+    if card.access_level == "dsp" and not cabinet.dsp_cleared:
+        raise Forbidden("this position is not cleared for ДСП documents")
+
+    addressee_ids = [a.position_id for a in card.addressees]
+    if len(set(addressee_ids)) != len(addressee_ids):
+        raise Invalid("an addressee is listed twice", field="addressees")
+    if addressee_ids:
+        found = {
+            p.id: p
+            for p in await session.scalars(select(Position).where(Position.id.in_(addressee_ids)))
+        }
+        missing = [str(i) for i in addressee_ids if i not in found]
+        if missing:
+            raise Invalid(f"unknown addressee positions: {', '.join(missing)}", field="addressees")
+        if card.access_level == "dsp":
+            uncleared = [p.title for p in found.values() if not p.dsp_cleared]
+            if uncleared:
+                raise Invalid(
+                    "addressees not cleared for ДСП: " + "; ".join(uncleared), field="addressees"
+                )
+
+    doc = Document(
+        id=new_id(),
+        kind=card.kind,
+        title=card.title,
+        summary=card.summary,
+        access_level=card.access_level,
+        state="draft",
+        organization_id=author.organization_id,
+        author_position_id=author.id,
+        created_by_id=principal.user.id,
+        outgoing_number=card.outgoing_number,
+        outgoing_date=card.outgoing_date,
+        deadline=card.deadline,
+        urgent=card.urgent,
+        created_at=now,
+    )
+    if card.correspondent is not None:
+        corr = Correspondent(
+            id=new_id(), name=card.correspondent.name, kind=card.correspondent.kind
+        )
+        session.add(corr)
+        doc.correspondent_id = corr.id
+
+    if card.journal_id is not None:
+        if not author.is_clerk:
+            raise Forbidden("only a clerk's position registers documents in a journal")
+        if not addressee_ids:
+            raise Invalid("a registered document needs at least one addressee", field="addressees")
+        doc.reg_number, doc.reg_seq = await next_registration_number(session, card.journal_id)
+        doc.journal_id = card.journal_id
+        doc.reg_date = today
+        doc.state = "registered"
+    elif card.kind in REGISTERED_ON_CREATE:
+        raise Invalid(
+            f"a document of kind '{card.kind}' is registered: give journal_id", field="journal_id"
+        )
+
+    session.add(doc)
+    await session.flush()
+    for index, f in enumerate(files):
+        session.add(
+            DocumentFile(
+                id=new_id(),
+                document_id=doc.id,
+                slot_id=new_id(),
+                role="main" if index == 0 else "attachment",
+                name=f.name,
+                mime=f.mime,
+                size=f.size,
+                sha256=f.sha256,
+                version=1,
+                pages=f.pages,
+                created_at=now,
+                created_by_id=principal.user.id,
+            )
+        )
+    for a in card.addressees:
+        session.add(DocumentAddressee(document_id=doc.id, position_id=a.position_id, mode=a.mode))
+        if doc.state == "registered":
+            session.add(
+                CabinetItem(
+                    id=new_id(),
+                    position_id=a.position_id,
+                    folder=a.mode,
+                    document_id=doc.id,
+                    expected_action="resolve" if a.mode == "resolve" else "read",
+                    deadline=card.deadline,
+                    urgent=card.urgent,
+                    received_at=now,
+                )
+            )
+    record(
+        session,
+        action="document.registered" if doc.state == "registered" else "document.created",
+        user_id=principal.user.id,
+        position_id=cabinet.position_id,
+        actor_role=cabinet.role,
+        document_id=doc.id,
+        object_type="document",
+        object_id=doc.id,
+        details={"reg_number": doc.reg_number, "files": [f.sha256 for f in files]},
+        at=now,
+    )
+    await session.commit()
+    return doc
+
+
+async def document_card(session: AsyncSession, doc: Document) -> schemas.DocumentCardOut:
+    author_row = (
+        await session.execute(
+            select(Position.title, Organization.short_name)
+            .join(Organization, Organization.id == Position.organization_id)
+            .where(Position.id == doc.author_position_id)
+        )
+    ).one()
+    correspondent = (
+        await session.scalar(
+            select(Correspondent.name).where(Correspondent.id == doc.correspondent_id)
+        )
+        if doc.correspondent_id
+        else None
+    )
+    addressees = (
+        await session.execute(
+            select(DocumentAddressee.position_id, Position.title, DocumentAddressee.mode)
+            .join(Position, Position.id == DocumentAddressee.position_id)
+            .where(DocumentAddressee.document_id == doc.id)
+            .order_by(Position.title)
+        )
+    ).all()
+    files = await session.scalars(
+        select(DocumentFile)
+        .where(DocumentFile.document_id == doc.id, DocumentFile.is_current.is_(True))
+        .order_by(DocumentFile.created_at, DocumentFile.id)
+    )
+    events = await document_history(session, doc.id)
+    user_ids = {e.user_id for e in events if e.user_id}
+    names = (
+        dict(
+            (await session.execute(select(User.id, User.full_name).where(User.id.in_(user_ids))))
+            .tuples()
+            .all()
+        )
+        if user_ids
+        else {}
+    )
+    return schemas.DocumentCardOut(
+        id=doc.id,
+        kind=doc.kind,
+        title=doc.title,
+        summary=doc.summary,
+        state=doc.state,
+        reg_number=doc.reg_number,
+        reg_date=doc.reg_date,
+        access_level=doc.access_level,
+        urgent=doc.urgent,
+        deadline=doc.deadline,
+        author=schemas.PositionRef(doc.author_position_id, author_row[0], author_row[1]),
+        correspondent=correspondent,
+        addressees=[schemas.AddresseeOut(pid, title, mode) for pid, title, mode in addressees],
+        files=[
+            schemas.FileOut(f.id, f.name, f.mime, f.size, f.sha256, f.version, f.pages, f.role)
+            for f in files
+        ],
+        route=None,
+        signatures=[],
+        resolutions=[],
+        history=[
+            schemas.HistoryOut(
+                e.at,
+                e.action,
+                names.get(e.user_id) if e.user_id else None,
+                e.position_id,
+                e.actor_role,
+                e.details,
+            )
+            for e in events
+        ],
+        created_at=doc.created_at,
+    )
+
+
+async def document_file(
+    session: AsyncSession, document_id: uuid.UUID, file_id: uuid.UUID
+) -> DocumentFile:
+    f = await session.scalar(
+        select(DocumentFile).where(
+            DocumentFile.id == file_id, DocumentFile.document_id == document_id
+        )
+    )
+    if f is None:
+        raise NotFound("file not found")
+    return f

@@ -1,0 +1,70 @@
+"""Page images: PDF pages through PDFium, scans through Pillow, as WebP at a few widths,
+rendered once and cached on disk by (sha256, page, width)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import pypdfium2 as pdfium
+from PIL import Image, ImageSequence
+
+from backend.domain.files.formats import PDF
+from backend.errors import NotFound
+
+WEBP_QUALITY = 80
+
+
+class PageCache:
+    def __init__(self, root: Path, widths: tuple[int, ...]) -> None:
+        self.root = root
+        self.widths = widths
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, sha256: str, page: int, width: int) -> Path:
+        return self.root / sha256[:2] / sha256 / f"{page}-{width}.webp"
+
+    def get_or_render(self, source: Path, mime: str, sha256: str, page: int, width: int) -> Path:
+        """Blocking: call from a worker thread."""
+        target = self.path(sha256, page, width)
+        if target.is_file():
+            return target
+        image = render_page(source, mime, page, width)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".render-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                image.save(out, "WEBP", quality=WEBP_QUALITY, method=4)
+            # Two renders of one page race harmlessly: both write whole files, one wins.
+            os.replace(tmp, target)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return target
+
+
+def render_page(source: Path, mime: str, page: int, width: int) -> Image.Image:
+    if mime == PDF:
+        pdf = pdfium.PdfDocument(str(source))
+        try:
+            if not 1 <= page <= len(pdf):
+                raise NotFound(f"no page {page}")
+            pdf_page = pdf[page - 1]
+            page_width, _ = pdf_page.get_size()
+            bitmap = pdf_page.render(scale=width / page_width, may_draw_forms=True)
+            return bitmap.to_pil().convert("RGB")
+        finally:
+            pdf.close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(source) as img:
+            frames = getattr(img, "n_frames", 1)
+            if not 1 <= page <= frames:
+                raise NotFound(f"no page {page}")
+            frame = ImageSequence.Iterator(img)[page - 1]
+            frame = frame.convert("RGB")
+            height = max(1, round(frame.height * width / frame.width))
+            return frame.resize((width, height), Image.Resampling.LANCZOS)

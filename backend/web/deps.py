@@ -1,0 +1,60 @@
+"""Per-request dependencies: the database session and the authenticated principal."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+
+from litestar import Request
+from litestar.datastructures import State
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from backend.db.models import User, utcnow
+from backend.domain.accounts.access import Principal, load_cabinets
+from backend.domain.accounts.tokens import TokenCodec
+from backend.domain.files.pages import PageCache
+from backend.domain.files.storage import BlobStore
+from backend.errors import Unauthorized
+from backend.settings import Settings
+
+
+@dataclass
+class Services:
+    """Everything built once per process, kept on app.state.services."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    tokens: TokenCodec
+    blobs: BlobStore
+    pages: PageCache
+
+
+def services_from(state: State) -> Services:
+    svc: Services = state.services
+    return svc
+
+
+async def provide_session(state: State) -> AsyncGenerator[AsyncSession, None]:
+    # Closing without commit rolls back: a failed request leaves nothing half-written.
+    async with services_from(state).sessions() as session:
+        yield session
+
+
+async def provide_principal(request: Request, db: AsyncSession) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("missing bearer token")
+    claims = services_from(request.app.state).tokens.decode(token.strip())
+    user = await db.scalar(select(User).where(User.id == claims.user_id))
+    if user is None or not user.is_active:
+        raise Unauthorized("user is not active")
+    cabinets = await load_cabinets(db, user.id, utcnow())
+    request.scope.setdefault("state", {})["user_id"] = str(user.id)
+    return Principal(user=user, session_id=claims.session_id, cabinets=cabinets)
+
+
+async def provide_services(state: State) -> Services:
+    return services_from(state)

@@ -1,0 +1,112 @@
+"""Auth: login, throttling, token forgery and expiry, refresh rotation and reuse, logout."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import jwt
+
+from backend.domain.accounts.tokens import TokenCodec
+from tests.backend.conftest import Env
+
+
+async def test_login_returns_token_pair(env: Env) -> None:
+    r = await env.client.post("/api/v1/auth/login", json={"login": "governor", "password": "demo"})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] == env.settings.access_ttl_seconds
+    assert body["access_token"] and body["refresh_token"]
+
+
+async def test_wrong_password_and_unknown_login_look_the_same(env: Env) -> None:
+    wrong = await env.client.post("/api/v1/auth/login", json={"login": "lawyer", "password": "x"})
+    unknown = await env.client.post("/api/v1/auth/login", json={"login": "nobody.here", "password": "x"})
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.headers["content-type"].startswith("application/problem+json")
+    assert wrong.json()["detail"] == unknown.json()["detail"]
+
+
+async def test_repeated_failures_are_throttled(env: Env) -> None:
+    login = f"ghost.{uuid.uuid4().hex[:8]}"
+    codes = []
+    for _ in range(env.settings.login_max_failures + 1):
+        r = await env.client.post("/api/v1/auth/login", json={"login": login, "password": "nope"})
+        codes.append(r.status_code)
+    assert codes[:-1] == [401] * env.settings.login_max_failures
+    assert codes[-1] == 429
+    assert "retry-after" in r.headers
+
+
+async def test_login_rejects_unknown_fields(env: Env) -> None:
+    r = await env.client.post(
+        "/api/v1/auth/login", json={"login": "governor", "password": "demo", "admin": True}
+    )
+    assert r.status_code == 422
+    assert "admin" in r.text
+
+
+async def test_requests_without_or_with_bad_tokens_are_401(env: Env) -> None:
+    assert (await env.client.get("/api/v1/me")).status_code == 401
+    bad = {"Authorization": "Bearer not-a-jwt"}
+    assert (await env.client.get("/api/v1/me", headers=bad)).status_code == 401
+    basic = {"Authorization": "Basic Z292ZXJub3I6ZGVtbw=="}
+    assert (await env.client.get("/api/v1/me", headers=basic)).status_code == 401
+
+
+async def test_forged_expired_and_alg_none_tokens_are_401(env: Env) -> None:
+    me = await env.cabinets("governor")
+    user_id = uuid.UUID(me["user"]["id"])
+    now = dt.datetime.now(dt.UTC)
+    forged = TokenCodec(b"some-other-key-of-thirty-two-byt", 900).issue(user_id, uuid.uuid4(), now)
+    expired = env.app.state.services.tokens.issue(user_id, uuid.uuid4(), now - dt.timedelta(hours=2))
+    none_alg = jwt.encode(
+        {"iss": "kabinet", "sub": str(user_id), "sid": str(uuid.uuid4()), "typ": "access",
+         "iat": int(now.timestamp()), "exp": int(now.timestamp()) + 600},
+        None,
+        algorithm="none",
+    )
+    for token in (forged, expired, none_alg):
+        r = await env.client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 401, token
+    r = await env.client.get("/api/v1/me", headers={"Authorization": f"Bearer {expired}"})
+    assert "expired" in r.json()["detail"]
+
+
+async def test_refresh_rotates_and_reuse_revokes_the_login(env: Env) -> None:
+    first = (await env.client.post("/api/v1/auth/login", json={"login": "clerk", "password": "demo"})).json()
+    r = await env.client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert r.status_code == 200
+    second = r.json()
+    assert second["refresh_token"] != first["refresh_token"]
+    # The rotated-out token presented again: reuse → the whole family is revoked.
+    reuse = await env.client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert reuse.status_code == 401
+    assert "reused" in reuse.json()["detail"]
+    after = await env.client.post("/api/v1/auth/refresh", json={"refresh_token": second["refresh_token"]})
+    assert after.status_code == 401
+
+
+async def test_refresh_with_unknown_token_is_401(env: Env) -> None:
+    r = await env.client.post("/api/v1/auth/refresh", json={"refresh_token": "made-up"})
+    assert r.status_code == 401
+
+
+async def test_logout_revokes_refresh_tokens(env: Env) -> None:
+    pair = (await env.client.post("/api/v1/auth/login", json={"login": "clerk", "password": "demo"})).json()
+    headers = {"Authorization": f"Bearer {pair['access_token']}"}
+    assert (await env.client.post("/api/v1/auth/logout", headers=headers)).status_code == 204
+    r = await env.client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert r.status_code == 401
+
+
+async def test_me_lists_own_assistant_and_acting_cabinets(env: Env) -> None:
+    gov = await env.cabinets("governor")
+    assert gov["user"]["login"] == "governor"
+    assert [c["role"] for c in gov["cabinets"]] == ["own"]
+    assistant = await env.cabinets("assistant")
+    roles = {c["role"]: c for c in assistant["cabinets"]}
+    assert roles["assistant"]["position_id"] == gov["cabinets"][0]["position_id"]
+    assert "decide" not in roles["assistant"]["rights"]
+    assert "prepare_resolutions" in roles["assistant"]["rights"]
