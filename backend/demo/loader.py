@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Table, func, insert, select, update
@@ -684,27 +685,26 @@ class RegionBuilder:
         plan: list[Callable[[], None]] = []
         for _ in range(3):
             for who in (gov, first, digital, finance):
-                plan.append(lambda w=who: self.incoming(w))
-                plan.append(lambda w=who: self.incoming(w, "info"))
-                plan.append(
-                    lambda w=who: self.draft_on_route(
-                        [w, lawyer], gov if w is not gov else first, self.rng.choice(sport_staff)
-                    )
-                )
-                plan.append(
-                    lambda w=who: self.draft_on_route(
-                        [lawyer], w, self.rng.choice(sport_staff), True
-                    )
-                )
-                plan.append(lambda w=who: self.resolution_draft(w))
-            plan.append(lambda: self.assignment(first, gov))
-            plan.append(lambda: self.assignment(digital, gov))
-            plan.append(lambda: self.assignment(finance, first))
-            plan.append(lambda: self.assignment(gov, gov))
-            plan.append(lambda: self.assignment(executor, sport))
-            plan.append(lambda: self.assignment(digital, digital))
-            plan.append(lambda: self.assignment(finance, finance))
-            plan.append(lambda: self.appeal(gov))
+                signer = gov if who is not gov else first
+                plan += [
+                    partial(self.incoming, who),
+                    partial(self.incoming, who, "info"),
+                    partial(
+                        self.draft_on_route, [who, lawyer], signer, self.rng.choice(sport_staff)
+                    ),
+                    partial(self.draft_on_route, [lawyer], who, self.rng.choice(sport_staff), True),
+                    partial(self.resolution_draft, who),
+                ]
+            plan += [
+                partial(self.assignment, first, gov),
+                partial(self.assignment, digital, gov),
+                partial(self.assignment, finance, first),
+                partial(self.assignment, gov, gov),
+                partial(self.assignment, executor, sport),
+                partial(self.assignment, digital, digital),
+                partial(self.assignment, finance, finance),
+                partial(self.appeal, gov),
+            ]
         return plan
 
     def random_scenario(self) -> None:
@@ -797,8 +797,6 @@ async def load_demo(
         # Journals continue after the demo's numbers.
         for state in b.journals.values():
             await conn.execute(
-                update(Journal.__table__)
-                .where(Journal.__table__.c.id == state.id)
-                .values(last_seq=state.seq)
+                update(Journal).where(Journal.id == state.id).values(last_seq=state.seq)
             )
     return DemoResult(total_users, made, items, time.perf_counter() - started)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+from typing import Any
 
 from litestar import Request
 from litestar.datastructures import State
@@ -42,7 +43,7 @@ async def provide_session(state: State) -> AsyncGenerator[AsyncSession, None]:
         yield session
 
 
-async def provide_principal(request: Request, db: AsyncSession) -> Principal:
+async def provide_principal(request: Request[Any, Any, Any], db: AsyncSession) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:

@@ -25,7 +25,9 @@ from backend.demo.loader import load_demo
 from backend.domain.files.storage import BlobStore
 from backend.settings import Settings, load_settings
 
-PG_ADMIN_URL = os.environ.get("KABINET_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "KABINET_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 PG_TEST_DB = f"kabinet_test_{os.getpid()}"
 UNDER_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -33,7 +35,7 @@ UNDER_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 async def _pg_answers() -> str | None:
     try:
         conn = await asyncpg.connect(PG_ADMIN_URL, timeout=3)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         return f"{type(exc).__name__}: {exc}"
     await conn.close()
     return None
@@ -60,7 +62,9 @@ class Env:
 
     async def login(self, login: str) -> dict[str, str]:
         if login not in self.tokens:
-            r = await self.client.post("/api/v1/auth/login", json={"login": login, "password": "demo"})
+            r = await self.client.post(
+                "/api/v1/auth/login", json={"login": login, "password": "demo"}
+            )
             assert r.status_code == 200, r.text
             self.tokens[login] = r.json()["access_token"]
         return {"Authorization": f"Bearer {self.tokens[login]}"}
@@ -103,7 +107,9 @@ async def _drop_pg() -> None:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-async def env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
+async def env(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Env]:
     name: str = request.param
     if name == "pg" and PG_PROBLEM:
         if UNDER_CI:

@@ -22,7 +22,9 @@ async def test_login_returns_token_pair(env: Env) -> None:
 
 async def test_wrong_password_and_unknown_login_look_the_same(env: Env) -> None:
     wrong = await env.client.post("/api/v1/auth/login", json={"login": "lawyer", "password": "x"})
-    unknown = await env.client.post("/api/v1/auth/login", json={"login": "nobody.here", "password": "x"})
+    unknown = await env.client.post(
+        "/api/v1/auth/login", json={"login": "nobody.here", "password": "x"}
+    )
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.headers["content-type"].startswith("application/problem+json")
     assert wrong.json()["detail"] == unknown.json()["detail"]
@@ -60,10 +62,18 @@ async def test_forged_expired_and_alg_none_tokens_are_401(env: Env) -> None:
     user_id = uuid.UUID(me["user"]["id"])
     now = dt.datetime.now(dt.UTC)
     forged = TokenCodec(b"some-other-key-of-thirty-two-byt", 900).issue(user_id, uuid.uuid4(), now)
-    expired = env.app.state.services.tokens.issue(user_id, uuid.uuid4(), now - dt.timedelta(hours=2))
+    expired = env.app.state.services.tokens.issue(
+        user_id, uuid.uuid4(), now - dt.timedelta(hours=2)
+    )
     none_alg = jwt.encode(
-        {"iss": "kabinet", "sub": str(user_id), "sid": str(uuid.uuid4()), "typ": "access",
-         "iat": int(now.timestamp()), "exp": int(now.timestamp()) + 600},
+        {
+            "iss": "kabinet",
+            "sub": str(user_id),
+            "sid": str(uuid.uuid4()),
+            "typ": "access",
+            "iat": int(now.timestamp()),
+            "exp": int(now.timestamp()) + 600,
+        },
         None,
         algorithm="none",
     )
@@ -75,16 +85,24 @@ async def test_forged_expired_and_alg_none_tokens_are_401(env: Env) -> None:
 
 
 async def test_refresh_rotates_and_reuse_revokes_the_login(env: Env) -> None:
-    first = (await env.client.post("/api/v1/auth/login", json={"login": "clerk", "password": "demo"})).json()
-    r = await env.client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    first = (
+        await env.client.post("/api/v1/auth/login", json={"login": "clerk", "password": "demo"})
+    ).json()
+    r = await env.client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]}
+    )
     assert r.status_code == 200
     second = r.json()
     assert second["refresh_token"] != first["refresh_token"]
     # The rotated-out token presented again: reuse → the whole family is revoked.
-    reuse = await env.client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    reuse = await env.client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]}
+    )
     assert reuse.status_code == 401
     assert "reused" in reuse.json()["detail"]
-    after = await env.client.post("/api/v1/auth/refresh", json={"refresh_token": second["refresh_token"]})
+    after = await env.client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": second["refresh_token"]}
+    )
     assert after.status_code == 401
 
 
@@ -94,7 +112,9 @@ async def test_refresh_with_unknown_token_is_401(env: Env) -> None:
 
 
 async def test_logout_revokes_refresh_tokens(env: Env) -> None:
-    pair = (await env.client.post("/api/v1/auth/login", json={"login": "clerk", "password": "demo"})).json()
+    pair = (
+        await env.client.post("/api/v1/auth/login", json={"login": "clerk", "password": "demo"})
+    ).json()
     headers = {"Authorization": f"Bearer {pair['access_token']}"}
     assert (await env.client.post("/api/v1/auth/logout", headers=headers)).status_code == 204
     r = await env.client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})

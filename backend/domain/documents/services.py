@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,7 +38,7 @@ REGISTERED_ON_CREATE = ("incoming", "citizen_appeal", "instruction")
 class Upload:
     filename: str
     content_type: str | None
-    stream: BinaryIO
+    stream: IO[bytes]
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.db.models import CabinetItem, Document, DocumentAddressee
@@ -17,17 +17,26 @@ from backend.domain.accounts.access import Principal
 from backend.errors import NotFound
 
 
-def _seen_by(document_id: object, positions: list[uuid.UUID]) -> object:
-    return or_(
-        Document.author_position_id.in_(positions),
-        exists().where(
-            CabinetItem.document_id == document_id, CabinetItem.position_id.in_(positions)
-        ),
-        exists().where(
+async def _linked(
+    session: AsyncSession, document_id: uuid.UUID, positions: list[uuid.UUID]
+) -> bool:
+    """Has any of these positions (had) an item for the document, or is it an addressee?"""
+    item = await session.scalar(
+        select(CabinetItem.id)
+        .where(CabinetItem.document_id == document_id, CabinetItem.position_id.in_(positions))
+        .limit(1)
+    )
+    if item is not None:
+        return True
+    addressee = await session.scalar(
+        select(DocumentAddressee.position_id)
+        .where(
             DocumentAddressee.document_id == document_id,
             DocumentAddressee.position_id.in_(positions),
-        ),
+        )
+        .limit(1)
     )
+    return addressee is not None
 
 
 async def visible_document(
@@ -40,7 +49,6 @@ async def visible_document(
     allowed = principal.dsp_positions if doc.access_level == "dsp" else positions
     if not allowed:
         raise NotFound("document not found")
-    ok = await session.scalar(select(_seen_by(document_id, allowed)))  # type: ignore[arg-type]
-    if doc.author_position_id in allowed or ok:
+    if doc.author_position_id in allowed or await _linked(session, document_id, allowed):
         return doc
     raise NotFound("document not found")

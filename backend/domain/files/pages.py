@@ -55,7 +55,8 @@ def render_page(source: Path, mime: str, page: int, width: int) -> Image.Image:
             pdf_page = pdf[page - 1]
             page_width, _ = pdf_page.get_size()
             bitmap = pdf_page.render(scale=width / page_width, may_draw_forms=True)
-            return bitmap.to_pil().convert("RGB")
+            image: Image.Image = bitmap.to_pil().convert("RGB")
+            return image
         finally:
             pdf.close()
     with warnings.catch_warnings():

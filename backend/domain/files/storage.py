@@ -6,7 +6,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from backend.errors import TooLarge
 
@@ -24,7 +24,7 @@ class BlobStore:
     def exists(self, sha256: str) -> bool:
         return self.path(sha256).is_file()
 
-    def spool(self, source: BinaryIO, limit: int) -> tuple[Path, str, int]:
+    def spool(self, source: IO[bytes], limit: int) -> tuple[Path, str, int]:
         """Copy a stream to a temp file in the store, hashing it; refuse past `limit` bytes."""
         digest = hashlib.sha256()
         size = 0
