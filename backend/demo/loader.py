@@ -245,9 +245,10 @@ class RegionBuilder:
             executive=True,
             dsp=True,
         )
+        # The Government's registry office registers the governor's and Government's mail.
         clerk = self.position(
-            adm,
-            adm_name,
+            gov,
+            gov_name,
             "Консультант отдела документационного обеспечения",
             head_adm,
             login="clerk",
@@ -740,8 +741,43 @@ class RegionBuilder:
 
 
 async def _insert(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "asyncpg":
+        columns = list(rows[0])
+        # COPY bypasses SQLAlchemy's Python-side column defaults: use it only when the rows
+        # name every column that has one, so the stored rows are the same as with INSERT.
+        if all(c.name in rows[0] for c in table.columns if c.default is not None):
+            await _copy(conn, table, columns, rows)
+            return
     for i in range(0, len(rows), BATCH):
         await conn.execute(insert(table), rows[i : i + BATCH])
+
+
+async def _copy(
+    conn: AsyncConnection, table: Table, columns: list[str], rows: list[dict[str, Any]]
+) -> None:
+    """PostgreSQL bulk path: binary COPY through asyncpg instead of multi-row INSERTs.
+
+    Values go through each column type's bind processor (UTC datetimes, JSON text), the
+    same conversion SQLAlchemy applies before it hands parameters to asyncpg.
+    """
+    dialect = conn.dialect
+    procs = [table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in columns]
+    records = [
+        tuple(
+            p(row[name]) if p is not None else row[name]
+            for name, p in zip(columns, procs, strict=True)
+        )
+        for row in rows
+    ]
+    # Any statement makes SQLAlchemy open the transaction on the driver connection, so the
+    # COPY belongs to the load's one transaction (a failed load leaves nothing behind).
+    await conn.exec_driver_sql("SELECT 1")
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    await driver.copy_records_to_table(table.name, records=records, columns=columns)
 
 
 @dataclass

@@ -53,8 +53,8 @@ class DocumentController(Controller):
             raise Invalid("card is not valid JSON", field="card") from exc
         # Check the right before spending time on the files.
         principal.cabinet(card.position_id, "decide")
-        uploads = [f for f in form.getall("files") if isinstance(f, UploadFile)]
-        if len(uploads) != len(form.getall("files")):
+        uploads = [f for f in form.getall("files", []) if isinstance(f, UploadFile)]
+        if len(uploads) != len(form.getall("files", [])):
             raise Invalid("every 'files' part must be a file", field="files")
         if len(uploads) > 20:
             raise Invalid("at most 20 files per document", field="files")

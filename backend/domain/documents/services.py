@@ -147,6 +147,11 @@ async def create_document(
             raise Forbidden("only a clerk's position registers documents in a journal")
         if not addressee_ids:
             raise Invalid("a registered document needs at least one addressee", field="addressees")
+        journal_org = await session.scalar(
+            select(Journal.organization_id).where(Journal.id == card.journal_id)
+        )
+        if journal_org != author.organization_id:
+            raise Invalid("unknown journal for this organisation", field="journal_id")
         doc.reg_number, doc.reg_seq = await next_registration_number(session, card.journal_id)
         doc.journal_id = card.journal_id
         doc.reg_date = today
@@ -232,7 +237,7 @@ async def document_card(session: AsyncSession, doc: Document) -> schemas.Documen
     files = await session.scalars(
         select(DocumentFile)
         .where(DocumentFile.document_id == doc.id, DocumentFile.is_current.is_(True))
-        .order_by(DocumentFile.created_at, DocumentFile.id)
+        .order_by(DocumentFile.id)
     )
     events = await document_history(session, doc.id)
     user_ids = {e.user_id for e in events if e.user_id}

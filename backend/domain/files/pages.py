@@ -56,6 +56,9 @@ def render_page(source: Path, mime: str, page: int, width: int) -> Image.Image:
             page_width, _ = pdf_page.get_size()
             bitmap = pdf_page.render(scale=width / page_width, may_draw_forms=True)
             image: Image.Image = bitmap.to_pil().convert("RGB")
+            if image.width != width:  # PDFium rounds the scaled size; the URL promises a width
+                height = max(1, round(image.height * width / image.width))
+                image = image.resize((width, height), Image.Resampling.LANCZOS)
             return image
         finally:
             pdf.close()

@@ -1,0 +1,343 @@
+"""Documents: create with registration, card, files, page images, and every bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+import zipfile
+from typing import Any
+
+import pytest
+from PIL import Image
+from sqlalchemy import text
+
+from tests.backend import files
+from tests.backend.conftest import Env
+
+
+async def _journal(env: Env, kind: str = "incoming") -> str:
+    clerk = await env.own_position("clerk")
+    async with env.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT j.id FROM journals j JOIN positions p ON p.organization_id = j.organization_id "
+                    "WHERE p.id = :p AND j.kind = :k"
+                ),
+                {"p": _db_id(env, clerk), "k": kind},
+            )
+        ).scalar_one()
+    return str(uuid.UUID(str(row)))
+
+
+def _db_id(env: Env, value: str) -> Any:
+    return uuid.UUID(value).hex if env.name == "sqlite" else uuid.UUID(value)
+
+
+async def _card(env: Env, **extra: Any) -> dict[str, Any]:
+    gov = await env.own_position("governor")
+    card = {
+        "position_id": await env.own_position("clerk"),
+        "kind": "incoming",
+        "title": "О подготовке к паводковому периоду",
+        "correspondent": {"name": "Главное управление МЧС России по Озёрскому краю"},
+        "addressees": [{"position_id": gov, "mode": "resolve"}],
+        "journal_id": await _journal(env),
+        "deadline": "2030-01-15",
+    }
+    card.update(extra)
+    return card
+
+
+async def create(
+    env: Env, card: dict[str, Any], uploads: list[tuple[str, bytes, str]], login: str = "clerk"
+) -> Any:
+    return await env.client.post(
+        "/api/v1/documents",
+        data={"card": json.dumps(card)},
+        files=[("files", u) for u in uploads],
+        headers=await env.login(login),
+    )
+
+
+async def _counts(env: Env) -> tuple[int, int, int, int]:
+    return (
+        await env.count("documents"),
+        await env.count("document_files"),
+        await env.count("cabinet_items"),
+        await env.count("audit_events"),
+    )
+
+
+async def test_clerk_registers_an_incoming_letter_for_the_governor(env: Env) -> None:
+    r = await create(
+        env,
+        await _card(env),
+        [("letter.pdf", files.pdf(3), "application/pdf"), ("scan.png", files.png(), "image/png")],
+    )
+    assert r.status_code == 201, r.text
+    card = r.json()
+    assert card["state"] == "registered"
+    assert card["reg_number"].startswith("01-12/")
+    assert [f["pages"] for f in card["files"]] == [3, 1]
+    assert [f["role"] for f in card["files"]] == ["main", "attachment"]
+    assert card["history"][0]["action"] == "document.registered"
+
+    gov = await env.own_position("governor")
+    queue = await env.client.get(
+        f"/api/v1/cabinets/{gov}/queue",
+        params={"folder": "resolve", "limit": 1},
+        headers=await env.login("governor"),
+    )
+    top = queue.json()["items"][0]
+    assert top["document_id"] == card["id"]
+    assert top["reg_number"] == card["reg_number"]
+    assert top["pages"] == 3
+    assert top["correspondent"] == "Главное управление МЧС России по Озёрскому краю"
+
+
+async def test_registration_numbers_follow_each_other(env: Env) -> None:
+    numbers = []
+    for _ in range(3):
+        r = await create(env, await _card(env), [])
+        assert r.status_code == 201, r.text
+        numbers.append(int(r.json()["reg_number"].split("/")[1]))
+    assert numbers == list(range(numbers[0], numbers[0] + 3))
+
+
+async def test_pages_render_as_webp_at_the_asked_width(env: Env) -> None:
+    r = await create(
+        env,
+        await _card(env),
+        [
+            ("a.pdf", files.pdf(2), "application/pdf"),
+            ("b.tiff", files.tiff(3), "image/tiff"),
+            ("c.jpg", files.jpeg(), "image/jpeg"),
+        ],
+    )
+    card = r.json()
+    headers = await env.login("governor")
+    for f, pages in zip(card["files"], (2, 3, 1), strict=True):
+        assert f["pages"] == pages
+        for n in range(1, pages + 1):
+            url = f"/api/v1/documents/{card['id']}/files/{f['id']}/pages/{n}"
+            page = await env.client.get(url, params={"width": 480}, headers=headers)
+            assert page.status_code == 200, page.text
+            assert page.headers["content-type"] == "image/webp"
+            assert "immutable" in page.headers["cache-control"]
+            img = Image.open(io.BytesIO(page.content))
+            assert img.format == "WEBP" and img.width == 480
+            again = await env.client.get(
+                url,
+                params={"width": 480},
+                headers={**headers, "If-None-Match": page.headers["etag"]},
+            )
+            assert again.status_code == 304
+    f = card["files"][0]
+    base = f"/api/v1/documents/{card['id']}/files/{f['id']}/pages"
+    assert (await env.client.get(f"{base}/3", headers=headers)).status_code == 404
+    assert (await env.client.get(f"{base}/0", headers=headers)).status_code == 404
+    assert (
+        await env.client.get(f"{base}/1", params={"width": 333}, headers=headers)
+    ).status_code == 422
+
+
+async def test_original_file_with_etag(env: Env) -> None:
+    data = files.pdf(1)
+    card = (await create(env, await _card(env), [("a.pdf", data, "application/pdf")])).json()
+    f = card["files"][0]
+    headers = await env.login("governor")
+    url = f"/api/v1/documents/{card['id']}/files/{f['id']}"
+    r = await env.client.get(url, headers=headers)
+    assert r.status_code == 200
+    assert r.content == data
+    assert r.headers["etag"] == f'"{f["sha256"]}"'
+    again = await env.client.get(url, headers={**headers, "If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304
+
+
+async def test_other_people_get_404_for_card_file_and_pages(env: Env) -> None:
+    card = (
+        await create(env, await _card(env), [("a.pdf", files.pdf(1), "application/pdf")])
+    ).json()
+    f = card["files"][0]
+    executor = await env.login("executor")
+    for url in (
+        f"/api/v1/documents/{card['id']}",
+        f"/api/v1/documents/{card['id']}/files/{f['id']}",
+        f"/api/v1/documents/{card['id']}/files/{f['id']}/pages/1",
+    ):
+        r = await env.client.get(url, headers=executor)
+        assert r.status_code == 404, url
+    # The file of one document through the id of another is not found either.
+    other = (await create(env, await _card(env), [])).json()
+    r = await env.client.get(
+        f"/api/v1/documents/{other['id']}/files/{f['id']}", headers=await env.login("governor")
+    )
+    assert r.status_code == 404
+    assert (
+        await env.client.get(f"/api/v1/documents/{uuid.uuid4()}", headers=executor)
+    ).status_code == 404
+
+
+async def test_dsp_documents_only_for_cleared_positions(env: Env) -> None:
+    minister = await env.own_position("minister.digital")
+    card = await _card(
+        env, access_level="dsp", addressees=[{"position_id": minister, "mode": "resolve"}]
+    )
+    created = await create(env, card, [("a.pdf", files.pdf(1), "application/pdf")])
+    assert created.status_code == 201, created.text
+    doc_id = created.json()["id"]
+    async with env.engine.connect() as conn:
+        login = (
+            await conn.execute(
+                text(
+                    "SELECT u.login FROM users u JOIN cabinet_access a ON a.user_id = u.id "
+                    "WHERE a.position_id = :p AND a.role = 'assistant'"
+                ),
+                {"p": _db_id(env, minister)},
+            )
+        ).scalar_one()
+    assistant = await env.login(login)
+    assert (
+        await env.client.get(f"/api/v1/documents/{doc_id}", headers=assistant)
+    ).status_code == 404
+    assert (
+        await env.client.get(
+            f"/api/v1/documents/{doc_id}", headers=await env.login("minister.digital")
+        )
+    ).status_code == 200
+    queue = await env.client.get(
+        f"/api/v1/cabinets/{minister}/queue",
+        params={"folder": "resolve", "limit": 100},
+        headers=assistant,
+    )
+    assert doc_id not in [i["document_id"] for i in queue.json()["items"]]
+    own = await env.client.get(
+        f"/api/v1/cabinets/{minister}/queue",
+        params={"folder": "resolve", "limit": 100},
+        headers=await env.login("minister.digital"),
+    )
+    assert doc_id in [i["document_id"] for i in own.json()["items"]]
+    # An uncleared addressee cannot receive a ДСП document at all.
+    executor = await env.own_position("executor")
+    bad = await create(
+        env,
+        await _card(
+            env, access_level="dsp", addressees=[{"position_id": executor, "mode": "resolve"}]
+        ),
+        [],
+    )
+    assert bad.status_code == 422
+
+
+def _zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("a.txt", "hello")
+    return buf.getvalue()
+
+
+BAD_UPLOADS = {
+    "text named pdf": (
+        ("a.pdf", b"just some text, not a PDF", "application/pdf"),
+        422,
+        "not a valid",
+    ),
+    "png declared pdf": (
+        ("a.pdf", files.png(), "application/pdf"),
+        422,
+        "declared as application/pdf",
+    ),
+    "broken pdf": (
+        ("a.pdf", b"%PDF-1.7\n1 0 obj garbage\n%%EOF", "application/pdf"),
+        422,
+        "broken PDF",
+    ),
+    "too many pages": (("a.pdf", files.pdf(21), "application/pdf"), 422, "limit is 20"),
+    "decompression bomb": (("a.png", files.bomb_png(), "image/png"), 422, "pixels"),
+    "too large": (
+        ("a.pdf", b"%PDF-1.7\n" + b"0" * (3 * 1024 * 1024 + 10), "application/pdf"),
+        413,
+        "limit",
+    ),
+    "zip": (("a.zip", _zip(), "application/zip"), 415, "unsupported"),
+    "empty": (("a.pdf", b"", "application/pdf"), 422, "empty"),
+    "broken png": (("a.png", files.png()[:200], "image/png"), 422, "broken image"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_UPLOADS))
+async def test_bad_files_are_refused_and_change_nothing(env: Env, case: str) -> None:
+    upload, status, message = BAD_UPLOADS[case]
+    card = await _card(env)
+    await env.login("clerk")
+    before = await _counts(env)
+    # A good file first: the whole request fails together.
+    r = await create(env, card, [("ok.pdf", files.pdf(1), "application/pdf"), upload])
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert message.lower() in r.json()["detail"].lower()
+    assert await _counts(env) == before
+
+
+async def test_bad_cards_are_refused_and_change_nothing(env: Env) -> None:
+    for login in ("clerk", "lawyer", "executor"):
+        await env.login(login)  # a login is audited: do it before counting
+    before = await _counts(env)
+    gov = await env.own_position("governor")
+    clerk_card = await _card(env)
+    cases: list[tuple[str, dict[str, Any] | None, str, int]] = [
+        ("no card", None, "clerk", 422),
+        ("unknown field", {**clerk_card, "secret": 1}, "clerk", 422),
+        ("bad kind", {**clerk_card, "kind": "memo"}, "clerk", 422),
+        ("empty title", {**clerk_card, "title": ""}, "clerk", 422),
+        (
+            "unknown addressee",
+            {**clerk_card, "addressees": [{"position_id": str(uuid.uuid4())}]},
+            "clerk",
+            422,
+        ),
+        (
+            "twice the same addressee",
+            {**clerk_card, "addressees": [{"position_id": gov}, {"position_id": gov}]},
+            "clerk",
+            422,
+        ),
+        ("unknown journal", {**clerk_card, "journal_id": str(uuid.uuid4())}, "clerk", 422),
+        ("incoming without journal", {**clerk_card, "journal_id": None}, "clerk", 422),
+        (
+            "not a clerk registers",
+            {**clerk_card, "position_id": await env.own_position("lawyer")},
+            "lawyer",
+            403,
+        ),
+        ("someone else's position", clerk_card, "executor", 403),
+    ]
+    for name, card, login, status in cases:
+        data = {"card": json.dumps(card)} if card is not None else {"other": "x"}
+        r = await env.client.post("/api/v1/documents", data=data, headers=await env.login(login))
+        assert r.status_code == status, (name, r.text)
+    r = await env.client.post(
+        "/api/v1/documents", data={"card": "{not json"}, headers=await env.login("clerk")
+    )
+    assert r.status_code == 422
+    assert await _counts(env) == before
+
+
+async def test_author_creates_an_internal_draft(env: Env) -> None:
+    lawyer = await env.own_position("lawyer")
+    card = {
+        "position_id": lawyer,
+        "kind": "internal",
+        "title": "Служебная записка о правовой экспертизе",
+    }
+    r = await create(env, card, [("draft.pdf", files.pdf(2), "application/pdf")], login="lawyer")
+    assert r.status_code == 201, r.text
+    assert r.json()["state"] == "draft"
+    assert r.json()["reg_number"] is None
+    got = await env.client.get(
+        f"/api/v1/documents/{r.json()['id']}", headers=await env.login("lawyer")
+    )
+    assert got.status_code == 200
