@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from litestar import Litestar
 from litestar.config.compression import CompressionConfig
@@ -27,8 +26,6 @@ from backend.settings import Settings, get_settings
 from backend.web.deps import Services, provide_principal, provide_services, provide_session
 from backend.web.logging import RequestContextMiddleware, configure_logging
 from backend.web.problems import EXCEPTION_HANDLERS
-
-PWA_DIST = Path(__file__).resolve().parent.parent / "pwa" / "dist"
 
 
 def build_services(settings: Settings) -> Services:
@@ -73,9 +70,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         CabinetController,
         DocumentController,
     ]
-    if PWA_DIST.is_dir():
+    if settings.pwa_dir.is_dir():
         route_handlers.append(
-            create_static_files_router(path="/", directories=[PWA_DIST], html_mode=True, name="pwa")
+            create_static_files_router(
+                path="/", directories=[settings.pwa_dir], html_mode=True, name="pwa"
+            )
         )
 
     app = Litestar(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -11,6 +11,9 @@ from pathlib import Path
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     return int(raw) if raw else default
+
+
+_DEFAULT_PWA_DIR = Path(__file__).resolve().parent.parent / "pwa" / "dist"
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,8 @@ class Settings:
     timezone: str = "Asia/Kamchatka"
     db_pool_size: int = 10
     log_json: bool = True
-    extra: dict[str, str] = field(default_factory=dict)
+    # The built PWA served at "/" (pwa/dist of a checkout; set in the container image).
+    pwa_dir: Path = _DEFAULT_PWA_DIR
 
     @property
     def files_dir(self) -> Path:
@@ -64,6 +68,7 @@ def load_settings() -> Settings:
         login_max_failures=_int("KABINET_LOGIN_MAX_FAILURES", 5),
         db_pool_size=_int("KABINET_DB_POOL_SIZE", 10),
         log_json=os.environ.get("KABINET_LOG_FORMAT", "json") == "json",
+        pwa_dir=Path(os.environ.get("KABINET_PWA_DIR") or _DEFAULT_PWA_DIR),
     )
 
 
