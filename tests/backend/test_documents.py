@@ -22,8 +22,8 @@ async def _journal(env: Env, kind: str = "incoming") -> str:
         row = (
             await conn.execute(
                 text(
-                    "SELECT j.id FROM journals j JOIN positions p ON p.organization_id = j.organization_id "
-                    "WHERE p.id = :p AND j.kind = :k"
+                    "SELECT j.id FROM journals j JOIN positions p"
+                    " ON p.organization_id = j.organization_id WHERE p.id = :p AND j.kind = :k"
                 ),
                 {"p": _db_id(env, clerk), "k": kind},
             )
