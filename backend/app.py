@@ -17,10 +17,13 @@ from backend.db.engine import make_engine, make_sessionmaker
 from backend.domain.accounts.controllers import AuthController, MeController
 from backend.domain.accounts.tokens import TokenCodec
 from backend.domain.cabinet.controllers import CabinetController
+from backend.domain.calendar.controllers import CalendarController
 from backend.domain.documents.controllers import DocumentController
 from backend.domain.files.pages import PageCache
 from backend.domain.files.storage import BlobStore
 from backend.domain.ops.controllers import OpsController
+from backend.domain.resolutions.controllers import AssignmentController, ResolutionController
+from backend.domain.routes.controllers import RouteController
 from backend.secrets_store import read_or_create_secret
 from backend.settings import Settings, get_settings
 from backend.web.deps import Services, provide_principal, provide_services, provide_session
@@ -69,6 +72,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         MeController,
         CabinetController,
         DocumentController,
+        RouteController,
+        ResolutionController,
+        AssignmentController,
+        CalendarController,
     ]
     if settings.pwa_dir.is_dir():
         route_handlers.append(

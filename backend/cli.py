@@ -83,6 +83,32 @@ def _tick(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calendar(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from backend.db.engine import make_engine, make_sessionmaker
+    from backend.domain.calendar.schemas import YearIn
+    from backend.domain.calendar.services import load_year
+
+    with open(args.file, "rb") as fh:
+        data = msgspec.json.decode(fh.read(), type=YearIn)
+
+    async def run() -> int:
+        engine = make_engine(get_settings())
+        try:
+            async with make_sessionmaker(engine)() as session:
+                n = await load_year(
+                    session, args.year, [(d.date, d.working, d.note) for d in data.days]
+                )
+                await session.commit()
+        finally:
+            await engine.dispose()
+        print(f"calendar {args.year}: {n} exceptions loaded", file=sys.stderr)
+        return 0
+
+    return asyncio.run(run())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kabinet", description="Kabinet executive cabinet")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -100,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     tick = sub.add_parser("tick", help="run the time-driven jobs due at a moment")
     tick.add_argument("--at", help="RFC 3339 timestamp; default now")
     tick.set_defaults(func=_tick)
+    cal = sub.add_parser("calendar", help="load a year of the production calendar")
+    cal.add_argument("year", type=int)
+    cal.add_argument("file", help='JSON {"days": [{"date", "working", "note"}]}: exceptions only')
+    cal.set_defaults(func=_calendar)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

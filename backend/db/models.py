@@ -307,3 +307,236 @@ class AuditEvent(Base):
     object_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     __table_args__ = (Index("ix_audit_events_document_at", "document_id", "at"),)
+
+
+# --- workflow: routes and visas ---------------------------------------------------------------
+
+
+class Route(Base):
+    """The approval route of a draft: stages of parallel approvers, then signatories, then
+    registration in `journal_id`. A returned route is superseded by a new one when the author
+    sets the route again; the latest row is the document's current route.
+
+    `version` is bumped by every decision on the route: that UPDATE is also the row lock that
+    serialises decisions on one route, so a stage completes exactly once."""
+
+    __tablename__ = "routes"
+    id: Mapped[uuid.UUID] = _pk()
+    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id"))
+    # draft | active | signing | returned | completed | superseded | cancelled
+    state: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    current_stage: Mapped[int | None] = mapped_column(Integer)
+    journal_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("journals.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    started_at: Mapped[dt.datetime | None] = mapped_column()
+    finished_at: Mapped[dt.datetime | None] = mapped_column()
+    __table_args__ = (Index("ix_routes_document", "document_id", "created_at"),)
+
+
+class RouteStage(Base):
+    __tablename__ = "route_stages"
+    id: Mapped[uuid.UUID] = _pk()
+    route_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("routes.id"))
+    index: Mapped[int] = mapped_column(Integer)
+    deadline_days: Mapped[int] = mapped_column(Integer)
+    # pending | active | done | rejected
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    started_at: Mapped[dt.datetime | None] = mapped_column()
+    # The last working day to answer (region calendar) and the moment it ends: the
+    # auto-visa job acts at `due_at`.
+    deadline: Mapped[dt.date | None] = mapped_column(Date)
+    due_at: Mapped[dt.datetime | None] = mapped_column()
+    finished_at: Mapped[dt.datetime | None] = mapped_column()
+    __table_args__ = (
+        UniqueConstraint("route_id", "index", name="uq_route_stages_route_index"),
+        # The auto-visa job: active stages by due moment.
+        Index(
+            "ix_route_stages_due",
+            "due_at",
+            postgresql_where=text("state = 'active'"),
+            sqlite_where=text("state = 'active'"),
+        ),
+    )
+
+
+class RouteApprover(Base):
+    """A position that must visa a stage (the plan; `approvals` are the answers asked)."""
+
+    __tablename__ = "route_approvers"
+    stage_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("route_stages.id"), primary_key=True)
+    position_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("positions.id"), primary_key=True)
+
+
+class Approval(Base):
+    """One request for a visa and its answer. A new file version marks decided approvals
+    `stale` and asks the current stage again with new rows, so history keeps every answer."""
+
+    __tablename__ = "approvals"
+    id: Mapped[uuid.UUID] = _pk()
+    route_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("routes.id"))
+    stage_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("route_stages.id"))
+    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id"))
+    position_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("positions.id"))
+    # NULL while waiting; approved | approved_with_remarks | rejected
+    decision: Mapped[str | None] = mapped_column(String(24))
+    comment: Mapped[str | None] = mapped_column(Text)
+    asked_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[dt.datetime | None] = mapped_column()
+    decided_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    # own | acting | assistant — on whose behalf the user decided
+    actor_role: Mapped[str | None] = mapped_column(String(16))
+    auto: Mapped[bool] = mapped_column(Boolean, default=False)
+    file_sha256: Mapped[str | None] = mapped_column(String(64))
+    file_version: Mapped[int | None] = mapped_column(Integer)
+    stale: Mapped[bool] = mapped_column(Boolean, default=False)
+    __table_args__ = (
+        Index("ix_approvals_route", "route_id", "stage_id"),
+        # At most one live (not stale) request per position and stage.
+        Index(
+            "uq_approvals_live",
+            "stage_id",
+            "position_id",
+            unique=True,
+            postgresql_where=text("NOT stale"),
+            sqlite_where=text("stale = 0"),
+        ),
+    )
+
+
+class RouteSignatory(Base):
+    """A signatory step; completed by the signing flow (`complete_signatory_step`)."""
+
+    __tablename__ = "route_signatories"
+    id: Mapped[uuid.UUID] = _pk()
+    route_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("routes.id"))
+    order: Mapped[int] = mapped_column(Integer)
+    position_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("positions.id"))
+    # pending | waiting | signed
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    signed_at: Mapped[dt.datetime | None] = mapped_column()
+    signed_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    actor_role: Mapped[str | None] = mapped_column(String(16))
+    file_sha256: Mapped[str | None] = mapped_column(String(64))
+    signature_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    __table_args__ = (UniqueConstraint("route_id", "order", name="uq_route_signatories_order"),)
+
+
+# --- workflow: resolutions and assignments ------------------------------------------------------
+
+
+class Resolution(Base):
+    __tablename__ = "resolutions"
+    id: Mapped[uuid.UUID] = _pk()
+    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id"))
+    # A resolution under the parent's assignment (a minister's under the governor's).
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("resolutions.id"))
+    author_position_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("positions.id"))
+    # The assistant who prepared a draft (NULL when the executive wrote it).
+    prepared_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    created_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    decided_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    actor_role: Mapped[str | None] = mapped_column(String(16))
+    # draft | issued | rejected | cancelled
+    state: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    deadline: Mapped[dt.date | None] = mapped_column(Date)
+    on_control: Mapped[bool] = mapped_column(Boolean, default=False)
+    controller_position_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("positions.id"))
+    # Executors planned by a draft, applied when it is issued: [{position_id, responsible}].
+    planned_executors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    issued_at: Mapped[dt.datetime | None] = mapped_column()
+    closed_at: Mapped[dt.datetime | None] = mapped_column()
+    __table_args__ = (Index("ix_resolutions_document", "document_id", "created_at"),)
+
+
+class Assignment(Base):
+    """One executor's part of an issued resolution (поручение)."""
+
+    __tablename__ = "assignments"
+    id: Mapped[uuid.UUID] = _pk()
+    resolution_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("resolutions.id"), index=True)
+    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id"))
+    executor_position_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("positions.id"))
+    responsible: Mapped[bool] = mapped_column(Boolean, default=False)
+    # open | reported | executed | cancelled
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    deadline: Mapped[dt.date | None] = mapped_column(Date)
+    on_control: Mapped[bool] = mapped_column(Boolean, default=False)
+    controller_position_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("positions.id"))
+    report_text: Mapped[str | None] = mapped_column(Text)
+    reported_at: Mapped[dt.datetime | None] = mapped_column()
+    reported_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    accepted: Mapped[bool | None] = mapped_column(Boolean)
+    review_comment: Mapped[str | None] = mapped_column(Text)
+    accepted_at: Mapped[dt.datetime | None] = mapped_column()
+    removed_from_control_at: Mapped[dt.datetime | None] = mapped_column()
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    __table_args__ = (Index("ix_assignments_executor", "executor_position_id", "state"),)
+
+
+class ResolutionTemplate(Base):
+    """A frequent resolution text of one executive (e.g. «Прошу подготовить ответ»)."""
+
+    __tablename__ = "resolution_templates"
+    id: Mapped[uuid.UUID] = _pk()
+    position_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("positions.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+# --- production calendar ----------------------------------------------------------------------
+
+
+class CalendarDay(Base):
+    """An exception to the Monday–Friday week: a non-working weekday (holiday, transferred
+    day off) or a working weekend day (a transferred working Saturday)."""
+
+    __tablename__ = "calendar_days"
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, index=True)
+    working: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str | None] = mapped_column(String(200))
+
+
+# --- idempotency and outbox ---------------------------------------------------------------------
+
+
+class IdempotencyRecord(Base):
+    """The first answer to a decision POST with an `Idempotency-Key`, written in the same
+    transaction as the decision: a replay returns it; another body with the key is 422."""
+
+    __tablename__ = "idempotency_records"
+    id: Mapped[uuid.UUID] = _pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("user_id", "key", name="uq_idempotency_user_key"),)
+
+
+class OutboxEvent(Base):
+    """A transactional outbox row, written with the decision; the push worker consumes it."""
+
+    __tablename__ = "outbox_events"
+    id: Mapped[uuid.UUID] = _pk()
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    available_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    done_at: Mapped[dt.datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (
+        Index(
+            "ix_outbox_events_pending",
+            "available_at",
+            postgresql_where=text("done_at IS NULL"),
+            sqlite_where=text("done_at IS NULL"),
+        ),
+    )

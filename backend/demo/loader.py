@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from backend.db.ids import new_id
 from backend.db.models import (
+    Approval,
+    Assignment,
     AuditEvent,
     CabinetAccess,
     CabinetItem,
@@ -32,13 +34,20 @@ from backend.db.models import (
     Organization,
     Position,
     PositionHolder,
+    Resolution,
+    Route,
+    RouteApprover,
+    RouteSignatory,
+    RouteStage,
     User,
 )
 from backend.demo import region, texts
 from backend.demo.names import Person, person
 from backend.demo.pdfs import letter_pdf
 from backend.domain.accounts.passwords import hash_password
+from backend.domain.calendar.services import end_of_day
 from backend.domain.files.storage import BlobStore
+from backend.settings import Settings
 
 DEMO_PASSWORD = "demo"
 UNIQUE_PDF_LIMIT = 120
@@ -71,6 +80,13 @@ class Rows:
     addressees: list[dict[str, Any]] = field(default_factory=list)
     items: list[dict[str, Any]] = field(default_factory=list)
     audit: list[dict[str, Any]] = field(default_factory=list)
+    routes: list[dict[str, Any]] = field(default_factory=list)
+    stages: list[dict[str, Any]] = field(default_factory=list)
+    route_approvers: list[dict[str, Any]] = field(default_factory=list)
+    approvals: list[dict[str, Any]] = field(default_factory=list)
+    signatories: list[dict[str, Any]] = field(default_factory=list)
+    resolutions: list[dict[str, Any]] = field(default_factory=list)
+    assignments: list[dict[str, Any]] = field(default_factory=list)
 
     def tables(self) -> Iterable[tuple[Table, list[dict[str, Any]]]]:
         yield from (
@@ -86,6 +102,13 @@ class Rows:
             (DocumentAddressee.__table__, self.addressees),
             (CabinetItem.__table__, self.items),
             (AuditEvent.__table__, self.audit),
+            (Route.__table__, self.routes),
+            (RouteStage.__table__, self.stages),
+            (RouteApprover.__table__, self.route_approvers),
+            (Approval.__table__, self.approvals),
+            (RouteSignatory.__table__, self.signatories),
+            (Resolution.__table__, self.resolutions),
+            (Assignment.__table__, self.assignments),
         )  # type: ignore[misc]
 
     def clear_documents(self) -> None:
@@ -96,6 +119,13 @@ class Rows:
             self.addressees,
             self.items,
             self.audit,
+            self.routes,
+            self.stages,
+            self.route_approvers,
+            self.approvals,
+            self.signatories,
+            self.resolutions,
+            self.assignments,
         ):
             rows.clear()
 
@@ -522,6 +552,7 @@ class RegionBuilder:
         deadline: dt.date | None = None,
         urgent: bool = False,
         done: bool = False,
+        ref: uuid.UUID | None = None,
     ) -> None:
         self.rows.items.append(
             {
@@ -529,7 +560,7 @@ class RegionBuilder:
                 "position_id": pos.id,
                 "folder": folder,
                 "document_id": doc,
-                "ref_id": None,
+                "ref_id": ref,
                 "state": "done" if done else "open",
                 "expected_action": action,
                 "deadline": deadline,
@@ -607,14 +638,158 @@ class RegionBuilder:
             created=at,
         )
         self.item(author, "info", doc, "track", at, done=True)
+        sha = self.rows.files[-1]["sha256"]
+        gov_org = self.named["governor"].org_id
+        route_id, stage_id, sign_id = new_id(), new_id(), new_id()
+        days = self.rng.choice((1, 2, 3))
+        deadline = at.date() + dt.timedelta(days=days)
+        self.rows.routes.append(
+            {
+                "id": route_id,
+                "document_id": doc,
+                "state": "signing" if stage_done else "active",
+                "version": 1,
+                "current_stage": None if stage_done else 0,
+                "journal_id": self.journals[(gov_org, "outgoing")].id,
+                "created_at": at,
+                "created_by_id": author.user_id,
+                "started_at": at,
+                "finished_at": None,
+            }
+        )
+        self.rows.stages.append(
+            {
+                "id": stage_id,
+                "route_id": route_id,
+                "index": 0,
+                "deadline_days": days,
+                "state": "done" if stage_done else "active",
+                "started_at": at,
+                "deadline": deadline,
+                "due_at": end_of_day(deadline, Settings.timezone),
+                "finished_at": at + dt.timedelta(hours=4) if stage_done else None,
+            }
+        )
+        for a in approvers:
+            approval_id = new_id()
+            self.rows.route_approvers.append({"stage_id": stage_id, "position_id": a.id})
+            decided = at + dt.timedelta(hours=4) if stage_done else None
+            self.rows.approvals.append(
+                {
+                    "id": approval_id,
+                    "route_id": route_id,
+                    "stage_id": stage_id,
+                    "document_id": doc,
+                    "position_id": a.id,
+                    "decision": "approved" if stage_done else None,
+                    "comment": None,
+                    "asked_at": at,
+                    "decided_at": decided,
+                    "decided_by_id": a.user_id if stage_done else None,
+                    "actor_role": "own" if stage_done else None,
+                    "auto": False,
+                    "file_sha256": sha if stage_done else None,
+                    "file_version": 1 if stage_done else None,
+                    "stale": False,
+                }
+            )
+            self.item(
+                a,
+                "visa",
+                doc,
+                "visa",
+                at + dt.timedelta(minutes=5),
+                deadline,
+                done=stage_done,
+                ref=approval_id,
+            )
+        self.rows.signatories.append(
+            {
+                "id": sign_id,
+                "route_id": route_id,
+                "order": 0,
+                "position_id": signer.id,
+                "state": "waiting" if stage_done else "pending",
+                "signed_at": None,
+                "signed_by_id": None,
+                "actor_role": None,
+                "file_sha256": None,
+                "signature_id": None,
+            }
+        )
         if stage_done:
-            for a in approvers:
-                self.item(a, "visa", doc, "visa", at, done=True)
-            self.item(signer, "sign", doc, "sign", at + dt.timedelta(hours=5), self._deadline(at))
-        else:
-            deadline = at.date() + dt.timedelta(days=self.rng.choice((1, 2, 3)))
-            for a in approvers:
-                self.item(a, "visa", doc, "visa", at + dt.timedelta(minutes=5), deadline)
+            self.item(
+                signer,
+                "sign",
+                doc,
+                "sign",
+                at + dt.timedelta(hours=5),
+                self._deadline(at),
+                ref=sign_id,
+            )
+
+    def resolution(
+        self,
+        doc: uuid.UUID,
+        author: Pos,
+        executors: list[Pos],
+        at: dt.datetime,
+        deadline: dt.date | None,
+        *,
+        draft: bool = False,
+        prepared_by: uuid.UUID | None = None,
+    ) -> tuple[uuid.UUID, list[uuid.UUID]]:
+        rid = new_id()
+        plan = [{"position_id": str(p.id), "responsible": i == 0} for i, p in enumerate(executors)]
+        self.rows.resolutions.append(
+            {
+                "id": rid,
+                "document_id": doc,
+                "parent_id": None,
+                "author_position_id": author.id,
+                "prepared_by_id": prepared_by,
+                "created_by_id": prepared_by or author.user_id,
+                "decided_by_id": None if draft else author.user_id,
+                "actor_role": None if draft else "own",
+                "state": "draft" if draft else "issued",
+                "text": self.rng.choice(texts.RESOLUTIONS),
+                "deadline": deadline,
+                "on_control": not draft,
+                "controller_position_id": None,
+                "planned_executors": plan,
+                "comment": None,
+                "created_at": at,
+                "issued_at": None if draft else at,
+                "closed_at": None,
+            }
+        )
+        ids = []
+        if not draft:
+            for i, p in enumerate(executors):
+                aid = new_id()
+                ids.append(aid)
+                self.rows.assignments.append(
+                    {
+                        "id": aid,
+                        "resolution_id": rid,
+                        "document_id": doc,
+                        "executor_position_id": p.id,
+                        "responsible": i == 0,
+                        "state": "open",
+                        "deadline": deadline,
+                        "on_control": True,
+                        "controller_position_id": author.id,
+                        "report_text": None,
+                        "reported_at": None,
+                        "reported_by_id": None,
+                        "accepted": None,
+                        "review_comment": None,
+                        "accepted_at": None,
+                        "removed_from_control_at": None,
+                        "created_at": at,
+                    }
+                )
+        return rid, ids
 
     def assignment(self, executor: Pos, controller: Pos) -> None:
         at = self._when(40)
@@ -642,21 +817,35 @@ class RegionBuilder:
         )
         self.item(controller, "resolve", doc, "resolve", at, deadline, done=True)
         given = at + dt.timedelta(hours=self.rng.randint(2, 30))
-        self.item(executor, "execute", doc, "execute", given, deadline)
-        self.item(controller, "control", doc, "control", given, deadline)
+        _, (aid,) = self.resolution(doc, controller, [executor], given, deadline)
+        self.item(executor, "execute", doc, "execute", given, deadline, ref=aid)
+        self.item(controller, "control", doc, "control", given, deadline, ref=aid)
 
     def resolution_draft(self, executive: Pos) -> None:
         """An incoming document waiting in `resolve`, with a draft resolution in `drafts`."""
         at = self._when(10)
         self.incoming(executive)
         doc = self.rows.documents[-1]["id"]
+        deadline = self.rows.documents[-1]["deadline"]
+        staff = self.specialists.get(executive.org_id) or self.ministers
+        assistant = self.named["assistant"] if executive is self.named["governor"] else None
+        rid, _ = self.resolution(
+            doc,
+            executive,
+            self.rng.sample(staff, 2),
+            at + dt.timedelta(hours=1),
+            deadline,
+            draft=True,
+            prepared_by=assistant.user_id if assistant else executive.user_id,
+        )
         self.item(
             executive,
             "drafts",
             doc,
             "issue_resolution",
             at + dt.timedelta(hours=1),
-            self.rows.documents[-1]["deadline"],
+            deadline,
+            ref=rid,
         )
 
     def history_doc(self, to: Pos) -> None:

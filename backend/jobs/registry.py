@@ -7,11 +7,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable
 
+from backend.jobs.auto_visa import auto_visa
 from backend.settings import Settings
 
 Job = Callable[[Settings, dt.datetime], Awaitable[bool]]
 
-JOBS: dict[str, Job] = {}
+JOBS: dict[str, Job] = {"auto_visa": auto_visa}
 
 
 async def run_due(settings: Settings, at: dt.datetime) -> list[str]:

@@ -8,10 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+import msgspec
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.clock import region_today
 from backend.db.ids import new_id
+from backend.db.lookups import user_names
 from backend.db.models import (
     CabinetItem,
     Correspondent,
@@ -21,7 +24,6 @@ from backend.db.models import (
     Journal,
     Organization,
     Position,
-    User,
 )
 from backend.domain.accounts.access import Principal
 from backend.domain.audit.services import document_history, record
@@ -29,7 +31,7 @@ from backend.domain.documents import schemas
 from backend.domain.files.formats import inspect_file
 from backend.domain.files.storage import BlobStore
 from backend.errors import Forbidden, Invalid, NotFound
-from backend.settings import Settings
+from backend.settings import Settings, get_settings
 
 REGISTERED_ON_CREATE = ("incoming", "citizen_appeal", "instruction")
 
@@ -239,17 +241,15 @@ async def document_card(session: AsyncSession, doc: Document) -> schemas.Documen
         .where(DocumentFile.document_id == doc.id, DocumentFile.is_current.is_(True))
         .order_by(DocumentFile.id)
     )
+    # Workflow parts of the card (imported here: those packages import this module).
+    from backend.domain.resolutions.card import resolution_tree
+    from backend.domain.routes.card import document_route
+
+    route = await document_route(session, doc.id)
+    resolutions = await resolution_tree(session, doc.id, region_today(get_settings().timezone))
     events = await document_history(session, doc.id)
     user_ids = {e.user_id for e in events if e.user_id}
-    names = (
-        dict(
-            (await session.execute(select(User.id, User.full_name).where(User.id.in_(user_ids))))
-            .tuples()
-            .all()
-        )
-        if user_ids
-        else {}
-    )
+    names = await user_names(session, user_ids)
     return schemas.DocumentCardOut(
         id=doc.id,
         kind=doc.kind,
@@ -268,9 +268,9 @@ async def document_card(session: AsyncSession, doc: Document) -> schemas.Documen
             schemas.FileOut(f.id, f.name, f.mime, f.size, f.sha256, f.version, f.pages, f.role)
             for f in files
         ],
-        route=None,
+        route=msgspec.to_builtins(route) if route is not None else None,
         signatures=[],
-        resolutions=[],
+        resolutions=msgspec.to_builtins(resolutions),
         history=[
             schemas.HistoryOut(
                 e.at,

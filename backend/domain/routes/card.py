@@ -1,0 +1,122 @@
+"""The route as the card shows it (no import of documents.services: the card calls this)."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.db.lookups import position_titles, user_names
+from backend.db.models import (
+    Approval,
+    Route,
+    RouteApprover,
+    RouteSignatory,
+    RouteStage,
+)
+from backend.domain.routes import schemas
+
+
+async def route_out(session: AsyncSession, route: Route) -> schemas.RouteOut:
+    stages = list(
+        await session.scalars(
+            select(RouteStage).where(RouteStage.route_id == route.id).order_by(RouteStage.index)
+        )
+    )
+    stage_ids = [s.id for s in stages]
+    approvals = (
+        list(
+            await session.scalars(
+                select(Approval)
+                .where(Approval.route_id == route.id)
+                .order_by(Approval.asked_at, Approval.id)
+            )
+        )
+        if stage_ids
+        else []
+    )
+    planned = (
+        (
+            await session.execute(
+                select(RouteApprover.stage_id, RouteApprover.position_id).where(
+                    RouteApprover.stage_id.in_(stage_ids)
+                )
+            )
+        ).all()
+        if stage_ids
+        else []
+    )
+    signatories = list(
+        await session.scalars(
+            select(RouteSignatory)
+            .where(RouteSignatory.route_id == route.id)
+            .order_by(RouteSignatory.order)
+        )
+    )
+    pids = {a.position_id for a in approvals} | {p for _, p in planned}
+    pids |= {s.position_id for s in signatories}
+    titles = await position_titles(session, pids)
+    uids = {a.decided_by_id for a in approvals if a.decided_by_id}
+    names = await user_names(session, uids)
+    out_stages = []
+    for st in stages:
+        rows = [a for a in approvals if a.stage_id == st.id]
+        asked = {a.position_id for a in rows}
+        approvers = [
+            schemas.ApproverOut(
+                position_id=a.position_id,
+                title=titles.get(a.position_id, ""),
+                decision=a.decision,
+                comment=a.comment,
+                decided_at=a.decided_at,
+                decided_by=names.get(a.decided_by_id) if a.decided_by_id else None,
+                actor_role=a.actor_role,
+                auto=a.auto,
+                file_sha256=a.file_sha256,
+                file_version=a.file_version,
+                stale=a.stale,
+            )
+            for a in rows
+        ]
+        # Approvers of stages not reached yet: planned, not asked.
+        approvers += [
+            schemas.ApproverOut(
+                pid, titles.get(pid, ""), None, None, None, None, None, False, None, None, False
+            )
+            for sid, pid in planned
+            if sid == st.id and pid not in asked
+        ]
+        out_stages.append(
+            schemas.StageOut(st.index, st.state, st.deadline_days, st.deadline, approvers)
+        )
+    return schemas.RouteOut(
+        id=route.id,
+        document_id=route.document_id,
+        state=route.state,
+        current_stage=route.current_stage,
+        journal_id=route.journal_id,
+        stages=out_stages,
+        signatories=[
+            schemas.SignatoryOut(
+                s.position_id,
+                titles.get(s.position_id, ""),
+                s.order,
+                s.state,
+                s.signed_at,
+                s.file_sha256,
+                s.actor_role,
+            )
+            for s in signatories
+        ],
+    )
+
+
+async def document_route(session: AsyncSession, document_id: uuid.UUID) -> schemas.RouteOut | None:
+    route = await session.scalar(
+        select(Route)
+        .where(Route.document_id == document_id)
+        .order_by(Route.created_at.desc(), Route.id.desc())
+        .limit(1)
+    )
+    return await route_out(session, route) if route is not None else None

@@ -1,0 +1,67 @@
+"""Opening and closing cabinet items: the workflow's only way to fill and empty folders."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.db.ids import new_id
+from backend.db.models import CabinetItem
+
+
+def open_item(
+    session: AsyncSession,
+    *,
+    position_id: uuid.UUID,
+    folder: str,
+    document_id: uuid.UUID,
+    ref_id: uuid.UUID | None,
+    action: str,
+    at: dt.datetime,
+    deadline: dt.date | None = None,
+    urgent: bool = False,
+) -> CabinetItem:
+    item = CabinetItem(
+        id=new_id(),
+        position_id=position_id,
+        folder=folder,
+        document_id=document_id,
+        ref_id=ref_id,
+        state="open",
+        expected_action=action,
+        deadline=deadline,
+        urgent=urgent,
+        unread=True,
+        received_at=at,
+    )
+    session.add(item)
+    return item
+
+
+async def close_items(
+    session: AsyncSession,
+    at: dt.datetime,
+    *,
+    ref_ids: list[uuid.UUID] | None = None,
+    document_id: uuid.UUID | None = None,
+    position_id: uuid.UUID | None = None,
+    folder: str | None = None,
+) -> int:
+    conditions = [CabinetItem.state == "open"]
+    if ref_ids is not None:
+        if not ref_ids:
+            return 0
+        conditions.append(CabinetItem.ref_id.in_(ref_ids))
+    if document_id is not None:
+        conditions.append(CabinetItem.document_id == document_id)
+    if position_id is not None:
+        conditions.append(CabinetItem.position_id == position_id)
+    if folder is not None:
+        conditions.append(CabinetItem.folder == folder)
+    result = await session.execute(
+        update(CabinetItem).where(*conditions).values(state="done", done_at=at)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

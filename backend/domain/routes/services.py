@@ -1,0 +1,939 @@
+"""Routes on drafts: stages of parallel visas, signatories, registration and delivery.
+
+Every decision is written by the caller's transaction (the HTTP layer or a job commits):
+state change, cabinet items, audit record and outbox event together or not at all. A
+decision first bumps the route's `version` with a conditional UPDATE: that row lock
+serialises decisions on one route on PostgreSQL (and SQLite has one writer anyway), so
+"is the stage complete?" is answered once. Steps are taken with `UPDATE … WHERE decision IS
+NULL` and the row count, never read-then-write.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.clock import region_today
+from backend.db.ids import new_id
+from backend.db.models import (
+    Approval,
+    CabinetItem,
+    Document,
+    DocumentAddressee,
+    DocumentFile,
+    Journal,
+    Position,
+    Route,
+    RouteApprover,
+    RouteSignatory,
+    RouteStage,
+)
+from backend.domain.accounts.access import Principal
+from backend.domain.audit.services import record
+from backend.domain.calendar.services import add_working_days, end_of_day
+from backend.domain.documents.services import StoredFile, next_registration_number
+from backend.domain.notifications.outbox import emit
+from backend.domain.routes import schemas
+from backend.domain.routes.items import close_items, open_item
+from backend.errors import Conflict, Forbidden, Invalid, NotFound
+
+EDITABLE_DOC_STATES = ("draft", "on_route")
+
+
+async def current_route(session: AsyncSession, document_id: uuid.UUID) -> Route | None:
+    return await session.scalar(
+        select(Route)
+        .where(Route.document_id == document_id)
+        .order_by(Route.created_at.desc(), Route.id.desc())
+        .limit(1)
+    )
+
+
+async def main_file(session: AsyncSession, document_id: uuid.UUID) -> DocumentFile:
+    f = await session.scalar(
+        select(DocumentFile)
+        .where(
+            DocumentFile.document_id == document_id,
+            DocumentFile.is_current.is_(True),
+            DocumentFile.role == "main",
+        )
+        .limit(1)
+    )
+    if f is None:
+        raise Conflict("the draft has no main file")
+    return f
+
+
+async def _lock_route(
+    session: AsyncSession, route_id: uuid.UUID, states: tuple[str, ...]
+) -> Route | None:
+    """Bump the route's version if it is in one of `states`: the per-route lock."""
+    row = (
+        await session.execute(
+            update(Route)
+            .where(Route.id == route_id, Route.state.in_(states))
+            .values(version=Route.version + 1)
+            .returning(Route.state, Route.current_stage, Route.version)
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    route = await session.get(Route, route_id)
+    assert route is not None
+    route.state, route.current_stage, route.version = row
+    return route
+
+
+async def _positions_exist(session: AsyncSession, ids: set[uuid.UUID], field: str) -> None:
+    found = set(await session.scalars(select(Position.id).where(Position.id.in_(ids))))
+    missing = sorted(str(i) for i in ids - found)
+    if missing:
+        raise Invalid(f"unknown positions: {', '.join(missing)}", field=field)
+
+
+# --- setting and starting a route ------------------------------------------------------------
+
+
+async def set_route(
+    session: AsyncSession,
+    principal: Principal,
+    doc: Document,
+    data: schemas.RouteIn,
+    now: dt.datetime,
+) -> Route:
+    cab = principal.cabinet(doc.author_position_id, "decide")
+    if doc.state not in EDITABLE_DOC_STATES:
+        raise Conflict(f"a document in state '{doc.state}' takes no route")
+    for i, stage in enumerate(data.stages):
+        if len(set(stage.approvers)) != len(stage.approvers):
+            raise Invalid(f"stage {i}: an approver is listed twice", field="stages")
+    if len(set(data.signatories)) != len(data.signatories):
+        raise Invalid("a signatory is listed twice", field="signatories")
+    everyone = {p for s in data.stages for p in s.approvers} | set(data.signatories)
+    await _positions_exist(session, everyone, "stages")
+    if await session.get(Journal, data.journal_id) is None:
+        raise Invalid("unknown journal", field="journal_id")
+
+    existing = await current_route(session, doc.id)
+    if existing is not None:
+        old = await _lock_route(session, existing.id, ("draft", "returned"))
+        if old is None:
+            raise Conflict(f"the route is '{existing.state}'; it cannot be replaced now")
+        await session.execute(
+            update(Route).where(Route.id == existing.id).values(state="superseded")
+        )
+    route = Route(
+        id=new_id(),
+        document_id=doc.id,
+        state="draft",
+        version=1,
+        journal_id=data.journal_id,
+        created_at=now,
+        created_by_id=principal.user.id,
+    )
+    session.add(route)
+    await session.flush()
+    for index, stage in enumerate(data.stages):
+        sid = new_id()
+        session.add(
+            RouteStage(id=sid, route_id=route.id, index=index, deadline_days=stage.deadline_days)
+        )
+        await session.flush()
+        for pid in stage.approvers:
+            session.add(RouteApprover(stage_id=sid, position_id=pid))
+    for order, pid in enumerate(data.signatories):
+        session.add(RouteSignatory(id=new_id(), route_id=route.id, order=order, position_id=pid))
+    record(
+        session,
+        action="route.set",
+        user_id=principal.user.id,
+        position_id=cab.position_id,
+        actor_role=cab.role,
+        document_id=doc.id,
+        object_type="route",
+        object_id=route.id,
+        details={
+            "stages": [[str(p) for p in s.approvers] for s in data.stages],
+            "signatories": [str(p) for p in data.signatories],
+        },
+        at=now,
+    )
+    await session.flush()
+    return route
+
+
+async def start_route(
+    session: AsyncSession, principal: Principal, doc: Document, now: dt.datetime, tz: str
+) -> Route:
+    cab = principal.cabinet(doc.author_position_id, "decide")
+    found = await current_route(session, doc.id)
+    if found is None:
+        raise Conflict("set a route first")
+    route = await _lock_route(session, found.id, ("draft", "returned"))
+    if route is None:
+        raise Conflict(f"the route is '{found.state}'; it cannot be started")
+    restart = route.state == "returned"
+    # A restart asks everyone again: answers given so far stay in history as stale.
+    await session.execute(
+        update(Approval)
+        .where(Approval.route_id == route.id, Approval.stale.is_(False))
+        .values(stale=True)
+    )
+    await session.execute(
+        update(RouteStage)
+        .where(RouteStage.route_id == route.id)
+        .values(state="pending", deadline=None, due_at=None, started_at=None, finished_at=None)
+    )
+    await session.execute(
+        update(RouteSignatory)
+        .where(RouteSignatory.route_id == route.id)
+        .values(state="pending", signed_at=None, signed_by_id=None, file_sha256=None)
+    )
+    await close_items(session, now, ref_ids=[route.id], folder="info")
+    route.state = "active"
+    route.started_at = now
+    route.current_stage = None
+    await session.execute(update(Document).where(Document.id == doc.id).values(state="on_route"))
+    f = await main_file(session, doc.id)
+    record(
+        session,
+        action="route.restarted" if restart else "route.started",
+        user_id=principal.user.id,
+        position_id=cab.position_id,
+        actor_role=cab.role,
+        document_id=doc.id,
+        object_type="route",
+        object_id=route.id,
+        details={"file_sha256": f.sha256, "version": f.version},
+        at=now,
+    )
+    await _advance(session, route, doc, -1, now, tz)
+    await session.flush()
+    return route
+
+
+# --- moving along ----------------------------------------------------------------------------
+
+
+async def _activate_stage(
+    session: AsyncSession, route: Route, doc: Document, stage: RouteStage, now: dt.datetime, tz: str
+) -> None:
+    today = region_today(tz, now)
+    deadline = await add_working_days(session, today, stage.deadline_days)
+    stage.state = "active"
+    stage.started_at = now
+    stage.deadline = deadline
+    stage.due_at = end_of_day(deadline, tz)
+    stage.finished_at = None
+    route.current_stage = stage.index
+    approvers = list(
+        await session.scalars(
+            select(RouteApprover.position_id).where(RouteApprover.stage_id == stage.id)
+        )
+    )
+    for pid in approvers:
+        _ask(session, route, doc, stage, pid, now)
+    emit(
+        session,
+        "visa.requested",
+        now,
+        document_id=doc.id,
+        positions=approvers,
+        folder="visa",
+        deadline=deadline,
+    )
+
+
+def _ask(
+    session: AsyncSession,
+    route: Route,
+    doc: Document,
+    stage: RouteStage,
+    position_id: uuid.UUID,
+    now: dt.datetime,
+) -> Approval:
+    approval = Approval(
+        id=new_id(),
+        route_id=route.id,
+        stage_id=stage.id,
+        document_id=doc.id,
+        position_id=position_id,
+        asked_at=now,
+        stale=False,
+        auto=False,
+    )
+    session.add(approval)
+    open_item(
+        session,
+        position_id=position_id,
+        folder="visa",
+        document_id=doc.id,
+        ref_id=approval.id,
+        action="visa",
+        at=now,
+        deadline=stage.deadline,
+        urgent=doc.urgent,
+    )
+    return approval
+
+
+async def _advance(
+    session: AsyncSession,
+    route: Route,
+    doc: Document,
+    done_index: int,
+    now: dt.datetime,
+    tz: str,
+) -> None:
+    """After stage `done_index` (-1: the start), activate the next stage or the signing."""
+    nxt = await session.scalar(
+        select(RouteStage).where(
+            RouteStage.route_id == route.id, RouteStage.index == done_index + 1
+        )
+    )
+    if nxt is not None:
+        route.state = "active"
+        await _activate_stage(session, route, doc, nxt, now, tz)
+        return
+    route.state = "signing"
+    route.current_stage = None
+    first = await session.scalar(
+        select(RouteSignatory)
+        .where(RouteSignatory.route_id == route.id)
+        .order_by(RouteSignatory.order)
+        .limit(1)
+    )
+    assert first is not None  # set_route requires a signatory
+    await _ask_signature(session, doc, first, now)
+
+
+async def _ask_signature(
+    session: AsyncSession, doc: Document, step: RouteSignatory, now: dt.datetime
+) -> None:
+    step.state = "waiting"
+    open_item(
+        session,
+        position_id=step.position_id,
+        folder="sign",
+        document_id=doc.id,
+        ref_id=step.id,
+        action="sign",
+        at=now,
+        deadline=doc.deadline,
+        urgent=doc.urgent,
+    )
+    emit(
+        session,
+        "sign.requested",
+        now,
+        document_id=doc.id,
+        positions=[step.position_id],
+        folder="sign",
+    )
+
+
+async def _complete_stage_if_answered(
+    session: AsyncSession,
+    route: Route,
+    doc: Document,
+    stage_id: uuid.UUID,
+    now: dt.datetime,
+    tz: str,
+) -> bool:
+    waiting = await session.scalar(
+        select(func.count())
+        .select_from(Approval)
+        .where(
+            Approval.stage_id == stage_id,
+            Approval.stale.is_(False),
+            Approval.decision.is_(None),
+        )
+    )
+    if waiting:
+        return False
+    done = await session.execute(
+        update(RouteStage)
+        .where(RouteStage.id == stage_id, RouteStage.state == "active")
+        .values(state="done", finished_at=now)
+    )
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    stage = await session.get(RouteStage, stage_id)
+    assert stage is not None
+    await session.refresh(stage)
+    record(
+        session,
+        action="route.stage_completed",
+        user_id=None,
+        document_id=doc.id,
+        object_type="route_stage",
+        object_id=stage_id,
+        details={"stage": stage.index},
+        at=now,
+    )
+    await _advance(session, route, doc, stage.index, now, tz)
+    return True
+
+
+async def _return_to_author(
+    session: AsyncSession,
+    route: Route,
+    doc: Document,
+    stage_id: uuid.UUID,
+    now: dt.datetime,
+    remarks: str | None,
+) -> None:
+    route.state = "returned"
+    route.current_stage = None
+    await session.execute(
+        update(RouteStage)
+        .where(RouteStage.id == stage_id)
+        .values(state="rejected", finished_at=now)
+    )
+    waiting = list(
+        await session.scalars(
+            select(Approval.id).where(
+                Approval.stage_id == stage_id,
+                Approval.stale.is_(False),
+                Approval.decision.is_(None),
+            )
+        )
+    )
+    await close_items(session, now, ref_ids=waiting)
+    await session.execute(update(Document).where(Document.id == doc.id).values(state="draft"))
+    doc.state = "draft"
+    open_item(
+        session,
+        position_id=doc.author_position_id,
+        folder="info",
+        document_id=doc.id,
+        ref_id=route.id,
+        action="rework",
+        at=now,
+        urgent=doc.urgent,
+    )
+    emit(
+        session,
+        "route.returned",
+        now,
+        document_id=doc.id,
+        positions=[doc.author_position_id],
+        folder="info",
+        remarks=bool(remarks),
+    )
+
+
+# --- visas -----------------------------------------------------------------------------------
+
+
+async def decide_visa(
+    session: AsyncSession,
+    principal: Principal,
+    doc: Document,
+    data: schemas.VisaIn,
+    now: dt.datetime,
+    tz: str,
+) -> schemas.VisaOut:
+    cab = principal.cabinet(data.position_id, "decide")
+    if data.decision != "approved" and not (data.comment and data.comment.strip()):
+        raise Invalid(f"a '{data.decision}' visa needs a comment", field="comment")
+    found = await current_route(session, doc.id)
+    if found is None:
+        raise Conflict("the document is not on a route")
+    route = await _lock_route(session, found.id, ("active",))
+    if route is None or route.current_stage is None:
+        raise Conflict(f"no visa is expected: the route is '{found.state}'")
+    stage = await session.scalar(
+        select(RouteStage).where(
+            RouteStage.route_id == route.id, RouteStage.index == route.current_stage
+        )
+    )
+    assert stage is not None
+    f = await main_file(session, doc.id)
+    if data.file_sha256 != f.sha256:
+        raise Conflict(
+            "the draft has a newer version; read it and decide again",
+            current_sha256=f.sha256,
+            current_version=f.version,
+        )
+    approval_id = (
+        await session.execute(
+            update(Approval)
+            .where(
+                Approval.stage_id == stage.id,
+                Approval.position_id == data.position_id,
+                Approval.decision.is_(None),
+                Approval.stale.is_(False),
+            )
+            .values(
+                decision=data.decision,
+                comment=data.comment,
+                decided_at=now,
+                decided_by_id=principal.user.id,
+                actor_role=cab.role,
+                file_sha256=f.sha256,
+                file_version=f.version,
+            )
+            .returning(Approval.id)
+        )
+    ).scalar_one_or_none()
+    if approval_id is None:
+        asked = await session.scalar(
+            select(Approval.id).where(
+                Approval.stage_id == stage.id,
+                Approval.position_id == data.position_id,
+                Approval.stale.is_(False),
+            )
+        )
+        if asked is not None:
+            raise Conflict("this visa is already given")
+        raise Conflict("no visa is expected from this position at this stage")
+    await close_items(session, now, ref_ids=[approval_id])
+    record(
+        session,
+        action=f"visa.{data.decision}",
+        user_id=principal.user.id,
+        position_id=cab.position_id,
+        actor_role=cab.role,
+        document_id=doc.id,
+        object_type="approval",
+        object_id=approval_id,
+        details={
+            "decision": data.decision,
+            "comment": data.comment,
+            "file_sha256": f.sha256,
+            "version": f.version,
+            "stage": stage.index,
+        },
+        at=now,
+    )
+    emit(
+        session,
+        "visa.decided",
+        now,
+        document_id=doc.id,
+        positions=[doc.author_position_id],
+        decision=data.decision,
+        by_position=data.position_id,
+    )
+    if data.decision == "rejected":
+        await _return_to_author(session, route, doc, stage.id, now, data.comment)
+    else:
+        await _complete_stage_if_answered(session, route, doc, stage.id, now, tz)
+    await session.flush()
+    return schemas.VisaOut(
+        id=approval_id,
+        document_id=doc.id,
+        position_id=data.position_id,
+        decision=data.decision,
+        comment=data.comment,
+        decided_at=now,
+        actor_role=cab.role,
+        file_sha256=f.sha256,
+        file_version=f.version,
+        stage=stage.index,
+        route_state=route.state,
+    )
+
+
+async def auto_visa_stage(
+    session: AsyncSession, stage_id: uuid.UUID, now: dt.datetime, tz: str
+) -> int:
+    """Give the automatic visa to everyone who did not answer a stage past its deadline.
+    Returns how many visas were put (0 if someone else got there first)."""
+    stage = await session.get(RouteStage, stage_id)
+    if stage is None:
+        return 0
+    route = await _lock_route(session, stage.route_id, ("active",))
+    if route is None or route.current_stage != stage.index:
+        return 0
+    await session.refresh(stage)
+    if stage.state != "active" or stage.due_at is None or stage.due_at > now:
+        return 0
+    doc = await session.get(Document, route.document_id)
+    assert doc is not None
+    f = await main_file(session, doc.id)
+    rows = (
+        await session.execute(
+            update(Approval)
+            .where(
+                Approval.stage_id == stage.id,
+                Approval.decision.is_(None),
+                Approval.stale.is_(False),
+            )
+            .values(
+                decision="approved",
+                auto=True,
+                decided_at=now,
+                file_sha256=f.sha256,
+                file_version=f.version,
+            )
+            .returning(Approval.id, Approval.position_id)
+        )
+    ).all()
+    await close_items(session, now, ref_ids=[r[0] for r in rows])
+    for approval_id, position_id in rows:
+        record(
+            session,
+            action="visa.auto_approved",
+            user_id=None,
+            position_id=position_id,
+            actor_role="system",
+            document_id=doc.id,
+            object_type="approval",
+            object_id=approval_id,
+            details={
+                "decision": "approved",
+                "auto": True,
+                "deadline": stage.deadline.isoformat() if stage.deadline else None,
+                "file_sha256": f.sha256,
+                "version": f.version,
+                "stage": stage.index,
+            },
+            at=now,
+        )
+    if rows:
+        emit(
+            session,
+            "visa.auto_approved",
+            now,
+            document_id=doc.id,
+            positions=[doc.author_position_id, *[r[1] for r in rows]],
+        )
+    await _complete_stage_if_answered(session, route, doc, stage.id, now, tz)
+    await session.flush()
+    return len(rows)
+
+
+# --- versions --------------------------------------------------------------------------------
+
+
+async def add_version(
+    session: AsyncSession,
+    principal: Principal,
+    doc: Document,
+    stored: StoredFile,
+    now: dt.datetime,
+) -> schemas.VersionOut:
+    cab = principal.cabinet(doc.author_position_id, "decide")
+    if doc.state not in EDITABLE_DOC_STATES:
+        raise Conflict(f"a document in state '{doc.state}' takes no new version")
+    found = await current_route(session, doc.id)
+    route: Route | None = None
+    if found is not None and found.state not in ("superseded", "cancelled"):
+        route = await _lock_route(session, found.id, ("draft", "active", "returned"))
+        if route is None:
+            raise Conflict(f"the route is '{found.state}'; return the draft before a new version")
+    old = await main_file(session, doc.id)
+    took = await session.execute(
+        update(DocumentFile)
+        .where(DocumentFile.id == old.id, DocumentFile.is_current.is_(True))
+        .values(is_current=False)
+    )
+    if took.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict("another version was uploaded at the same time")
+    new = DocumentFile(
+        id=new_id(),
+        document_id=doc.id,
+        slot_id=old.slot_id,
+        role=old.role,
+        name=stored.name,
+        mime=stored.mime,
+        size=stored.size,
+        sha256=stored.sha256,
+        version=old.version + 1,
+        pages=stored.pages,
+        is_current=True,
+        created_at=now,
+        created_by_id=principal.user.id,
+    )
+    session.add(new)
+    stale: list[tuple[uuid.UUID, uuid.UUID]] = []
+    reasked: list[uuid.UUID] = []
+    if route is not None:
+        stale = [
+            (s, p)
+            for s, p in (
+                await session.execute(
+                    update(Approval)
+                    .where(
+                        Approval.route_id == route.id,
+                        Approval.stale.is_(False),
+                        Approval.decision.is_not(None),
+                    )
+                    .values(stale=True)
+                    .returning(Approval.stage_id, Approval.position_id)
+                )
+            ).all()
+        ]
+        if route.state == "active" and route.current_stage is not None:
+            stage = await session.scalar(
+                select(RouteStage).where(
+                    RouteStage.route_id == route.id, RouteStage.index == route.current_stage
+                )
+            )
+            assert stage is not None
+            for stage_id, pid in stale:
+                if stage_id == stage.id:
+                    _ask(session, route, doc, stage, pid, now)
+                    reasked.append(pid)
+            if reasked:
+                emit(
+                    session,
+                    "visa.requested",
+                    now,
+                    document_id=doc.id,
+                    positions=reasked,
+                    folder="visa",
+                    reason="new_version",
+                )
+    record(
+        session,
+        action="document.version_added",
+        user_id=principal.user.id,
+        position_id=cab.position_id,
+        actor_role=cab.role,
+        document_id=doc.id,
+        object_type="file",
+        object_id=new.id,
+        details={
+            "file_sha256": new.sha256,
+            "version": new.version,
+            "previous_sha256": old.sha256,
+            "stale_visas": len(stale),
+        },
+        at=now,
+    )
+    await session.flush()
+    return schemas.VersionOut(
+        new.id,
+        new.name,
+        new.mime,
+        new.size,
+        new.sha256,
+        new.version,
+        new.pages,
+        len(stale),
+        reasked,
+    )
+
+
+# --- signing and registration ----------------------------------------------------------------
+
+
+async def complete_signatory_step(
+    session: AsyncSession,
+    *,
+    document_id: uuid.UUID,
+    position_id: uuid.UUID,
+    user_id: uuid.UUID,
+    actor_role: str,
+    file_sha256: str,
+    now: dt.datetime,
+    tz: str,
+    signature_id: uuid.UUID | None = None,
+) -> RouteSignatory:
+    """Record that `position_id` signed the current version. Called by the signing flow
+    after it verified the signature and the signer's right; the caller commits. The last
+    signature registers the document in the route's journal and delivers it."""
+    doc = await session.get(Document, document_id)
+    if doc is None:
+        raise NotFound("document not found")
+    found = await current_route(session, document_id)
+    if found is None:
+        raise Conflict("the document is not on a route")
+    route = await _lock_route(session, found.id, ("signing",))
+    if route is None:
+        raise Conflict(f"no signature is expected: the route is '{found.state}'")
+    f = await main_file(session, document_id)
+    if file_sha256 != f.sha256:
+        raise Conflict(
+            "the draft has a newer version", current_sha256=f.sha256, current_version=f.version
+        )
+    step_id = (
+        await session.execute(
+            update(RouteSignatory)
+            .where(
+                RouteSignatory.route_id == route.id,
+                RouteSignatory.position_id == position_id,
+                RouteSignatory.state == "waiting",
+            )
+            .values(
+                state="signed",
+                signed_at=now,
+                signed_by_id=user_id,
+                actor_role=actor_role,
+                file_sha256=f.sha256,
+                signature_id=signature_id,
+            )
+            .returning(RouteSignatory.id)
+        )
+    ).scalar_one_or_none()
+    if step_id is None:
+        raise Conflict("no signature is expected from this position now")
+    await close_items(session, now, ref_ids=[step_id])
+    step = await session.get(RouteSignatory, step_id)
+    assert step is not None
+    await session.refresh(step)
+    record(
+        session,
+        action="document.signed",
+        user_id=user_id,
+        position_id=position_id,
+        actor_role=actor_role,
+        document_id=document_id,
+        object_type="signatory",
+        object_id=step_id,
+        details={"file_sha256": f.sha256, "version": f.version, "order": step.order},
+        at=now,
+    )
+    nxt = await session.scalar(
+        select(RouteSignatory)
+        .where(RouteSignatory.route_id == route.id, RouteSignatory.order > step.order)
+        .order_by(RouteSignatory.order)
+        .limit(1)
+    )
+    if nxt is not None:
+        await _ask_signature(session, doc, nxt, now)
+    else:
+        await _register(session, route, doc, now, tz)
+    await session.flush()
+    return step
+
+
+async def _register(
+    session: AsyncSession, route: Route, doc: Document, now: dt.datetime, tz: str
+) -> None:
+    assert route.journal_id is not None
+    number, seq = await next_registration_number(session, route.journal_id)
+    today = region_today(tz, now)
+    await session.execute(
+        update(Document)
+        .where(Document.id == doc.id)
+        .values(
+            state="registered",
+            journal_id=route.journal_id,
+            reg_number=number,
+            reg_seq=seq,
+            reg_date=today,
+        )
+    )
+    doc.state, doc.reg_number, doc.reg_seq, doc.reg_date = "registered", number, seq, today
+    doc.journal_id = route.journal_id
+    await session.execute(
+        update(Route).where(Route.id == route.id).values(state="completed", finished_at=now)
+    )
+    route.state = "completed"
+    addressees = (
+        await session.execute(
+            select(DocumentAddressee.position_id, DocumentAddressee.mode).where(
+                DocumentAddressee.document_id == doc.id
+            )
+        )
+    ).all()
+    for pid, mode in addressees:
+        open_item(
+            session,
+            position_id=pid,
+            folder=mode,
+            document_id=doc.id,
+            ref_id=None,
+            action="resolve" if mode == "resolve" else "read",
+            at=now,
+            deadline=doc.deadline,
+            urgent=doc.urgent,
+        )
+    record(
+        session,
+        action="document.registered",
+        user_id=None,
+        actor_role="system",
+        document_id=doc.id,
+        object_type="document",
+        object_id=doc.id,
+        details={"reg_number": number, "journal_id": str(route.journal_id)},
+        at=now,
+    )
+    emit(
+        session,
+        "document.delivered",
+        now,
+        document_id=doc.id,
+        positions=[pid for pid, _ in addressees],
+        reg_number=number,
+    )
+
+
+# --- forwarding ------------------------------------------------------------------------------
+
+
+async def forward(
+    session: AsyncSession,
+    principal: Principal,
+    doc: Document,
+    data: schemas.ForwardIn,
+    now: dt.datetime,
+) -> schemas.ForwardOut:
+    """Переадресация: the document leaves this position's `resolve` for another's."""
+    cab = principal.cabinet(data.position_id, "decide")
+    if data.to_position_id == data.position_id:
+        raise Invalid("forward to another position", field="to_position_id")
+    target = await session.get(Position, data.to_position_id)
+    if target is None:
+        raise Invalid("unknown position", field="to_position_id")
+    if doc.access_level == "dsp" and not target.dsp_cleared:
+        raise Forbidden("the position is not cleared for ДСП documents")
+    closed = await close_items(
+        session, now, document_id=doc.id, position_id=data.position_id, folder="resolve"
+    )
+    if closed == 0:
+        raise Conflict("the document is not waiting in this position's `resolve` folder")
+    already = await session.scalar(
+        select(func.count())
+        .select_from(CabinetItem)
+        .where(
+            and_(
+                CabinetItem.document_id == doc.id,
+                CabinetItem.position_id == data.to_position_id,
+                CabinetItem.folder == "resolve",
+                CabinetItem.state == "open",
+            )
+        )
+    )
+    if not already:
+        open_item(
+            session,
+            position_id=data.to_position_id,
+            folder="resolve",
+            document_id=doc.id,
+            ref_id=None,
+            action="resolve",
+            at=now,
+            deadline=doc.deadline,
+            urgent=doc.urgent,
+        )
+    record(
+        session,
+        action="document.forwarded",
+        user_id=principal.user.id,
+        position_id=cab.position_id,
+        actor_role=cab.role,
+        document_id=doc.id,
+        object_type="document",
+        object_id=doc.id,
+        details={"to_position_id": str(data.to_position_id), "note": data.note},
+        at=now,
+    )
+    emit(
+        session,
+        "document.forwarded",
+        now,
+        document_id=doc.id,
+        positions=[data.to_position_id],
+        folder="resolve",
+    )
+    await session.flush()
+    return schemas.ForwardOut(doc.id, data.position_id, data.to_position_id, now)

@@ -1,0 +1,236 @@
+"""Resolutions: issue with assignments, tree, assistants' drafts, reports, control, cancel,
+templates, forwarding — and who may do what."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+
+from backend.db.models import Journal, Position
+from tests.backend.conftest import Env
+from tests.backend.workflow import card, open_items, pdf, scalar
+
+
+async def registered_for(env: Env, login: str = "governor") -> dict[str, Any]:
+    clerk = uuid.UUID(await env.own_position("clerk"))
+    org = await scalar(env, select(Position.organization_id).where(Position.id == clerk))
+    journal = await scalar(
+        env, select(Journal.id).where(Journal.organization_id == org, Journal.kind == "incoming")
+    )
+    body = {
+        "position_id": str(clerk),
+        "kind": "incoming",
+        "title": f"Письмо {uuid.uuid4().hex[:6]}",
+        "addressees": [{"position_id": await env.own_position(login), "mode": "resolve"}],
+        "journal_id": str(journal),
+        "deadline": "2099-01-15",
+    }
+    r = await env.client.post(
+        "/api/v1/documents",
+        data={"card": json.dumps(body)},
+        files=[("files", ("l.pdf", pdf("in-" + body["title"]), "application/pdf"))],
+        headers=await env.login("clerk"),
+    )
+    assert r.status_code == 201, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+async def resolve(env: Env, doc_id: str, login: str, **extra: Any) -> Any:
+    body: dict[str, Any] = {
+        "position_id": await env.own_position(login),
+        "text": "Прошу рассмотреть и подготовить ответ",
+        "deadline": "2099-01-10",
+        "on_control": True,
+        "executors": [
+            {"position_id": await env.own_position("minister.digital"), "responsible": True},
+            {"position_id": await env.own_position("minister.finance")},
+        ],
+    }
+    as_login = extra.pop("as_login", None)
+    body.update(extra)
+    headers = await env.login(as_login or login)
+    return await env.client.post(
+        f"/api/v1/documents/{doc_id}/resolutions", json=body, headers=headers
+    )
+
+
+async def test_resolution_gives_assignments_and_control(env: Env) -> None:
+    doc = await registered_for(env)
+    gov = await env.own_position("governor")
+    r = await resolve(env, doc["id"], "governor")
+    assert r.status_code == 201, r.text
+    res = r.json()
+    assert res["state"] == "issued" and len(res["assignments"]) == 2
+    assert [a["responsible"] for a in res["assignments"]] == [True, False]
+    assert await open_items(env, doc["id"], "resolve") == []
+    assert len(await open_items(env, doc["id"], "execute")) == 2
+    assert await open_items(env, doc["id"], "control") == [gov, gov]
+    responsible = res["assignments"][0]
+    # The executor reports; the governor accepts and removes it from control.
+    h = await env.login("minister.digital")
+    r = await env.client.post(
+        f"/api/v1/assignments/{responsible['id']}/report", json={"text": "Исполнено"}, headers=h
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["state"] == "reported"
+    again = await env.client.post(
+        f"/api/v1/assignments/{responsible['id']}/report", json={"text": "Ещё"}, headers=h
+    )
+    assert again.status_code == 409
+    # Not the controller: 403.
+    r = await env.client.post(f"/api/v1/assignments/{responsible['id']}/accept-report", headers=h)
+    assert r.status_code == 403
+    g = await env.login("governor")
+    r = await env.client.post(
+        f"/api/v1/assignments/{responsible['id']}/return-report",
+        json={"comment": "Дополнить"},
+        headers=g,
+    )
+    assert r.status_code == 201 and r.json()["state"] == "open"
+    assert await env.own_position("minister.digital") in await open_items(env, doc["id"], "execute")
+    r = await env.client.post(
+        f"/api/v1/assignments/{responsible['id']}/report", json={"text": "Дополнено"}, headers=h
+    )
+    assert r.status_code == 201
+    r = await env.client.post(f"/api/v1/assignments/{responsible['id']}/accept-report", headers=g)
+    assert r.status_code == 201 and r.json()["state"] == "executed"
+    r = await env.client.post(
+        f"/api/v1/assignments/{responsible['id']}/remove-from-control", headers=g
+    )
+    assert r.status_code == 201 and r.json()["on_control"] is False
+    assert await open_items(env, doc["id"], "control") == [gov]
+    c = await card(env, doc["id"], "governor")
+    assert c["resolutions"][0]["assignments"][0]["report_text"] == "Дополнено"
+
+
+async def test_validation_of_executors_and_rights(env: Env) -> None:
+    doc = await registered_for(env)
+    digital = await env.own_position("minister.digital")
+    two = [{"position_id": digital, "responsible": True}] * 2
+    assert (await resolve(env, doc["id"], "governor", executors=two)).status_code == 422
+    none = [{"position_id": digital}]
+    assert (await resolve(env, doc["id"], "governor", executors=none)).status_code == 422
+    assert (await resolve(env, doc["id"], "governor", deadline="2001-01-01")).status_code == 422
+    assert (await resolve(env, doc["id"], "governor", bogus=1)).status_code == 422
+    # The assistant may not issue in the governor's name, only prepare a draft.
+    r = await resolve(env, doc["id"], "governor", as_login="assistant")
+    assert r.status_code == 403
+    # The document is not addressed to the first deputy: 404 (he does not see it).
+    assert (await resolve(env, doc["id"], "first.deputy")).status_code == 404
+
+
+async def test_assistant_draft_issued_with_edits_by_executive(env: Env) -> None:
+    doc = await registered_for(env)
+    gov = await env.own_position("governor")
+    r = await resolve(env, doc["id"], "governor", as_login="assistant", draft=True)
+    assert r.status_code == 201, r.text
+    draft = r.json()
+    assert draft["state"] == "draft" and draft["assignments"] == []
+    assert draft["prepared_by"] is not None
+    assert await open_items(env, doc["id"], "drafts") == [gov]
+    # The assistant cannot issue it.
+    r = await env.client.post(
+        f"/api/v1/resolutions/{draft['id']}/issue", headers=await env.login("assistant")
+    )
+    assert r.status_code == 403
+    g = await env.login("governor")
+    r = await env.client.post(
+        f"/api/v1/resolutions/{draft['id']}/issue",
+        json={"text": "Прошу срочно подготовить ответ"},
+        headers=g,
+    )
+    assert r.status_code == 201, r.text
+    issued = r.json()
+    assert issued["state"] == "issued" and issued["text"] == "Прошу срочно подготовить ответ"
+    assert issued["prepared_by"] != issued["decided_by"]
+    assert await open_items(env, doc["id"], "drafts") == []
+    assert len(await open_items(env, doc["id"], "execute")) == 2
+    r = await env.client.post(f"/api/v1/resolutions/{draft['id']}/issue", headers=g)
+    assert r.status_code == 409
+    # A second draft is rejected.
+    r = await resolve(env, doc["id"], "governor", as_login="assistant", draft=True)
+    second = r.json()
+    r = await env.client.post(
+        f"/api/v1/resolutions/{second['id']}/reject", json={"comment": "Не так"}, headers=g
+    )
+    assert r.status_code == 201 and r.json()["state"] == "rejected"
+    assert await open_items(env, doc["id"], "drafts") == []
+
+
+async def test_tree_and_cancel(env: Env) -> None:
+    doc = await registered_for(env)
+    top = (await resolve(env, doc["id"], "governor")).json()
+    digital_executor = await env.own_position("executor")
+    child = await resolve(
+        env,
+        doc["id"],
+        "minister.digital",
+        parent_id=top["id"],
+        on_control=False,
+        executors=[{"position_id": digital_executor, "responsible": True}],
+    )
+    assert child.status_code == 201, child.text
+    # The finance minister has no assignment under a made-up parent.
+    bad = await resolve(
+        env,
+        doc["id"],
+        "minister.finance",
+        parent_id=child.json()["id"],
+        executors=[{"position_id": digital_executor, "responsible": True}],
+    )
+    assert bad.status_code == 403
+    c = await card(env, doc["id"], "governor")
+    assert len(c["resolutions"]) == 1
+    assert c["resolutions"][0]["children"][0]["id"] == child.json()["id"]
+    r = await env.client.post(
+        f"/api/v1/resolutions/{top['id']}/cancel", headers=await env.login("governor")
+    )
+    assert r.status_code == 201 and r.json()["state"] == "cancelled"
+    assert all(a["state"] == "cancelled" for a in r.json()["assignments"])
+    assert await open_items(env, doc["id"], "control") == []
+
+
+async def test_idempotent_report(env: Env) -> None:
+    doc = await registered_for(env)
+    top = (await resolve(env, doc["id"], "governor")).json()
+    aid = top["assignments"][0]["id"]
+    h = {**await env.login("minister.digital"), "Idempotency-Key": uuid.uuid4().hex}
+    a = await env.client.post(f"/api/v1/assignments/{aid}/report", json={"text": "X"}, headers=h)
+    b = await env.client.post(f"/api/v1/assignments/{aid}/report", json={"text": "X"}, headers=h)
+    c = await env.client.post(f"/api/v1/assignments/{aid}/report", json={"text": "Y"}, headers=h)
+    assert (a.status_code, b.status_code, c.status_code) == (201, 201, 422)
+    assert a.json() == b.json()
+
+
+async def test_forward_and_templates(env: Env) -> None:
+    doc = await registered_for(env)
+    g = await env.login("governor")
+    gov = await env.own_position("governor")
+    first = await env.own_position("first.deputy")
+    r = await env.client.post(
+        f"/api/v1/documents/{doc['id']}/forward",
+        json={"position_id": gov, "to_position_id": first, "note": "Вам"},
+        headers=g,
+    )
+    assert r.status_code == 201, r.text
+    assert await open_items(env, doc["id"], "resolve") == [first]
+    r = await env.client.post(
+        f"/api/v1/documents/{doc['id']}/forward",
+        json={"position_id": gov, "to_position_id": first},
+        headers=g,
+    )
+    assert r.status_code == 409
+    a = await env.login("assistant")
+    r = await env.client.post(
+        "/api/v1/resolution-templates", json={"position_id": gov, "text": "В работу"}, headers=a
+    )
+    assert r.status_code == 201
+    r = await env.client.get(f"/api/v1/resolution-templates?position_id={gov}", headers=g)
+    assert "В работу" in [t["text"] for t in r.json()]
+    r = await env.client.get(
+        f"/api/v1/resolution-templates?position_id={gov}", headers=await env.login("executor")
+    )
+    assert r.status_code == 403

@@ -1,0 +1,137 @@
+"""Helpers for workflow tests: drafts, routes and decisions through the HTTP API."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import select, text
+
+from backend.db.models import CabinetItem
+from backend.demo.pdfs import letter_pdf
+from tests.backend.conftest import Env
+
+
+@lru_cache(maxsize=64)
+def pdf(tag: str) -> bytes:
+    return letter_pdf("Тест", "проект", "01.12.2026", "Кому", f"Проект {tag}", ["Текст."], "Я", 1)
+
+
+async def journal_id(env: Env, kind: str = "outgoing") -> str:
+    async with env.engine.connect() as conn:
+        return str(
+            (
+                await conn.execute(
+                    text("SELECT id FROM journals WHERE kind = :k ORDER BY name LIMIT 1"),
+                    {"k": kind},
+                )
+            ).scalar_one()
+        )
+
+
+async def create_draft(
+    env: Env,
+    author: str = "lawyer",
+    addressees: list[tuple[str, str]] | None = None,
+    kind: str = "outgoing",
+) -> dict[str, Any]:
+    position = await env.own_position(author)
+    card = {
+        "position_id": position,
+        "kind": kind,
+        "title": f"Проект {uuid.uuid4().hex[:6]}",
+        "addressees": [
+            {"position_id": await env.own_position(login), "mode": mode}
+            for login, mode in (addressees or [])
+        ],
+    }
+    r = await env.client.post(
+        "/api/v1/documents",
+        headers=await env.login(author),
+        files=[
+            ("card", (None, json.dumps(card), "application/json")),
+            ("files", ("draft.pdf", pdf(uuid.uuid4().hex), "application/pdf")),
+        ],
+    )
+    assert r.status_code == 201, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+async def route_draft(
+    env: Env,
+    doc: dict[str, Any],
+    stages: list[list[str]],
+    signatories: list[str],
+    author: str = "lawyer",
+    deadline_days: int = 3,
+    start: bool = True,
+) -> dict[str, Any]:
+    body = {
+        "stages": [
+            {
+                "approvers": [await env.own_position(login) for login in stage],
+                "deadline_days": deadline_days,
+            }
+            for stage in stages
+        ],
+        "signatories": [await env.own_position(login) for login in signatories],
+        "journal_id": await journal_id(env),
+    }
+    h = await env.login(author)
+    r = await env.client.post(f"/api/v1/documents/{doc['id']}/route", json=body, headers=h)
+    assert r.status_code == 201, r.text
+    if start:
+        r = await env.client.post(f"/api/v1/documents/{doc['id']}/route/start", headers=h)
+        assert r.status_code == 201, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+async def visa(
+    env: Env,
+    doc_id: str,
+    login: str,
+    decision: str = "approved",
+    sha: str | None = None,
+    comment: str | None = None,
+    key: str | None = None,
+    position: str | None = None,
+) -> Any:
+    if sha is None:
+        sha = (await card(env, doc_id, login))["files"][0]["sha256"]
+    body: dict[str, Any] = {
+        "position_id": position or await env.own_position(login),
+        "decision": decision,
+        "file_sha256": sha,
+    }
+    if comment is not None:
+        body["comment"] = comment
+    headers = dict(await env.login(login))
+    if key:
+        headers["Idempotency-Key"] = key
+    return await env.client.post(f"/api/v1/documents/{doc_id}/visas", json=body, headers=headers)
+
+
+async def card(env: Env, doc_id: str, login: str = "lawyer") -> dict[str, Any]:
+    r = await env.client.get(f"/api/v1/documents/{doc_id}", headers=await env.login(login))
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+async def open_items(env: Env, doc_id: str, folder: str) -> list[str]:
+    """Position ids with an open item of the document in `folder`."""
+    async with env.engine.connect() as conn:
+        rows = await conn.execute(
+            select(CabinetItem.position_id).where(
+                CabinetItem.document_id == uuid.UUID(doc_id),
+                CabinetItem.folder == folder,
+                CabinetItem.state == "open",
+            )
+        )
+        return sorted(str(r[0]) for r in rows)
+
+
+async def scalar(env: Env, query: Any) -> Any:
+    async with env.engine.connect() as conn:
+        return (await conn.execute(query)).scalar()
