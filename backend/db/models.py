@@ -22,8 +22,10 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
+    Time,
     UniqueConstraint,
     text,
 )
@@ -539,4 +541,138 @@ class OutboxEvent(Base):
             postgresql_where=text("done_at IS NULL"),
             sqlite_where=text("done_at IS NULL"),
         ),
+    )
+
+
+# --- signing ------------------------------------------------------------------------------------
+
+
+class SigningKey(Base):
+    """A signing key certified by the internal CA: a device key (WebCrypto, the private key
+    never leaves the device) or a cloud key behind PKCS#11 unlocked by the user's PIN."""
+
+    __tablename__ = "signing_keys"
+    id: Mapped[uuid.UUID] = _pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    method: Mapped[str] = mapped_column(String(16))  # device | cloud
+    device_name: Mapped[str | None] = mapped_column(String(200))
+    public_key_spki: Mapped[bytes] = mapped_column(LargeBinary)
+    certificate_der: Mapped[bytes] = mapped_column(LargeBinary)
+    certificate_serial: Mapped[str] = mapped_column(String(64), unique=True)
+    not_before: Mapped[dt.datetime] = mapped_column()
+    not_after: Mapped[dt.datetime] = mapped_column()
+    # Cloud keys: where the key lives in the PKCS#11 module.
+    token_label: Mapped[str | None] = mapped_column(String(64))
+    key_label: Mapped[str | None] = mapped_column(String(64))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column()
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class SignBatch(Base):
+    __tablename__ = "sign_batches"
+    id: Mapped[uuid.UUID] = _pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    position_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("positions.id"))
+    key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("signing_keys.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class SignRequest(Base):
+    """A one-time, short-lived request to sign exact bytes (the CMS signed attributes of one
+    file version), bound to user, position, document, file sha256 and key."""
+
+    __tablename__ = "sign_requests"
+    id: Mapped[uuid.UUID] = _pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    position_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("positions.id"))
+    actor_role: Mapped[str] = mapped_column(String(16))
+    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id"), index=True)
+    file_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("document_files.id"))
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("signing_keys.id"))
+    batch_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sign_batches.id"), index=True)
+    to_be_signed: Mapped[bytes] = mapped_column(LargeBinary)
+    expires_at: Mapped[dt.datetime] = mapped_column()
+    used_at: Mapped[dt.datetime | None] = mapped_column()
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Signature(Base):
+    """A detached CMS (CAdES-BES) over one exact file version."""
+
+    __tablename__ = "signatures"
+    id: Mapped[uuid.UUID] = _pk()
+    document_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("documents.id"), index=True)
+    file_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("document_files.id"))
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    position_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("positions.id"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    actor_role: Mapped[str] = mapped_column(String(16))
+    key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("signing_keys.id"))
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sign_requests.id"), unique=True)
+    cms_der: Mapped[bytes] = mapped_column(LargeBinary)
+    certificate_serial: Mapped[str] = mapped_column(String(64))
+    signing_time: Mapped[dt.datetime] = mapped_column()
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+# --- push -----------------------------------------------------------------------------------
+
+
+class PushSubscription(Base):
+    """A browser's Web Push subscription (one per user and device)."""
+
+    __tablename__ = "push_subscriptions"
+    id: Mapped[uuid.UUID] = _pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    endpoint: Mapped[str] = mapped_column(Text)
+    endpoint_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    p256dh: Mapped[str] = mapped_column(String(200))
+    auth: Mapped[str] = mapped_column(String(100))
+    device_name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_success_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class NotificationSettings(Base):
+    """Per-user choices: kinds switched off and quiet hours (region time)."""
+
+    __tablename__ = "notification_settings"
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    disabled_kinds: Mapped[list[str]] = mapped_column(JSON, default=list)
+    quiet_from: Mapped[dt.time | None] = mapped_column(Time)
+    quiet_to: Mapped[dt.time | None] = mapped_column(Time)
+
+
+class PushDelivery(Base):
+    """One notification to one subscription: claimed by workers with SKIP LOCKED, retried
+    with backoff, its outcome recorded."""
+
+    __tablename__ = "push_deliveries"
+    id: Mapped[uuid.UUID] = _pk()
+    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("outbox_events.id"))
+    subscription_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("push_subscriptions.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    urgency: Mapped[str] = mapped_column(String(16))
+    ttl: Mapped[int] = mapped_column(Integer)
+    topic: Mapped[str | None] = mapped_column(String(32))
+    # pending | delivered | gone | failed
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_http_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column()
+    __table_args__ = (
+        Index(
+            "ix_push_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+        UniqueConstraint("event_id", "subscription_id", name="uq_push_deliveries_event_sub"),
     )
