@@ -651,8 +651,9 @@ class PushDelivery(Base):
     __tablename__ = "push_deliveries"
     id: Mapped[uuid.UUID] = _pk()
     event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("outbox_events.id"))
-    subscription_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("push_subscriptions.id", ondelete="CASCADE")
+    # SET NULL: a dead subscription is deleted, its deliveries' history stays.
+    subscription_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("push_subscriptions.id", ondelete="SET NULL")
     )
     kind: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -85,7 +85,7 @@ def upgrade() -> None:
         "push_deliveries",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("event_id", sa.Uuid(), nullable=False),
-        sa.Column("subscription_id", sa.Uuid(), nullable=False),
+        sa.Column("subscription_id", sa.Uuid(), nullable=True),
         sa.Column("kind", sa.String(length=64), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("urgency", sa.String(length=16), nullable=False),
@@ -102,7 +102,7 @@ def upgrade() -> None:
             ["event_id"],
             ["outbox_events.id"],
         ),
-        sa.ForeignKeyConstraint(["subscription_id"], ["push_subscriptions.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["subscription_id"], ["push_subscriptions.id"], ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("event_id", "subscription_id", name="uq_push_deliveries_event_sub"),
     )
