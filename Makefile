@@ -38,6 +38,7 @@ lint: install
 
 test: pwa
 	@bash scripts/ensure-postgres.sh
+	@bash scripts/install-chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest
