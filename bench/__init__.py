@@ -1,0 +1,1 @@
+"""Reproducible load benchmarks for Kabinet (see bench/README.md)."""

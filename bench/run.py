@@ -1,0 +1,554 @@
+"""`make bench`: load a fresh PostgreSQL database with the demo region, serve it, drive the
+API with wrk and print throughput and latency per endpoint.
+
+    .venv/bin/python -m bench.run [--documents N --users U --duration S --connections C]
+
+Everything runs on 127.0.0.1. The database (default `kabinet_bench`) is dropped and
+recreated at the start and dropped at the end unless `--keep`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+LUA = Path(__file__).resolve().parent / "auth.lua"
+KABINET = [sys.executable, "-m", "backend.cli"]
+
+
+@dataclass
+class WrkResult:
+    name: str
+    workers: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int  # socket errors (connect, read, write, timeout)
+    non_2xx: int
+    load_before: float
+    # PostgreSQL sessions opened on the database during the run: more than the pool means
+    # the app kept opening and closing connections (pool overflow).
+    new_sessions: int
+    # CPU seconds used during the run by the server's processes and by the PostgreSQL
+    # backends of the bench database, per request: contention on the machine stretches
+    # latency, but hardly the CPU a request costs.
+    app_cpu_ms: float
+    pg_cpu_ms: float
+
+
+# --- wrk -----------------------------------------------------------------------------------
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("wrk not found: installing the Debian package `wrk`", file=sys.stderr)
+        subprocess.run(["apt-get", "install", "-y", "wrk"], check=True, stdout=subprocess.DEVNULL)
+        found = shutil.which("wrk")
+        if found:
+            return found
+    sys.exit("wrk is required: `sudo apt-get install -y wrk` (Debian/Ubuntu), then rerun")
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _ms(text: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text.strip())
+    if not m:
+        raise ValueError(f"unparsed wrk duration {text!r}")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def parse_wrk(out: str) -> dict[str, float]:
+    """Requests/s, p50, p99, requests, socket errors and non-2xx/3xx from `wrk --latency`."""
+    res: dict[str, float] = {"errors": 0, "non_2xx": 0}
+    if m := re.search(r"Requests/sec:\s+([\d.]+)", out):
+        res["rps"] = float(m.group(1))
+    if m := re.search(r"(\d+) requests in", out):
+        res["requests"] = int(m.group(1))
+    for pct, key in (("50", "p50"), ("99", "p99")):
+        if m := re.search(rf"^\s+{pct}%\s+(\S+)", out, re.M):
+            res[key] = _ms(m.group(1))
+    if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
+        res["errors"] = sum(int(g) for g in m.groups())
+    if m := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
+        res["non_2xx"] = int(m.group(1))
+    missing = {"rps", "p50", "p99", "requests"} - res.keys()
+    if missing:
+        raise RuntimeError(f"could not parse wrk output ({missing}):\n{out}")
+    return res
+
+
+def run_wrk(
+    wrk: str, url: str, token: str, *, duration: int, connections: int, threads: int
+) -> tuple[dict[str, float], str]:
+    cmd = [
+        wrk,
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--timeout",
+        "5s",
+        "--latency",
+        "-s",
+        str(LUA),
+        url,
+    ]
+    env = {**os.environ, "KABINET_BENCH_TOKEN": token}
+    proc = subprocess.run(
+        cmd, env=env, capture_output=True, text=True, timeout=duration + 30, check=True
+    )
+    return parse_wrk(proc.stdout), proc.stdout
+
+
+# --- database and server -------------------------------------------------------------------
+
+
+def _db_url(base: str, name: str) -> str:
+    return base.rstrip("/") + "/" + name
+
+
+async def _admin(base: str, *statements: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(_db_url(base, "postgres"))
+    try:
+        for sql in statements:
+            await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def create_database(base: str, name: str) -> None:
+    asyncio.run(_admin(base, f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"'))
+
+
+def drop_database(base: str, name: str) -> None:
+    asyncio.run(_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def http(
+    method: str, url: str, token: str | None = None, body: dict[str, Any] | None = None
+) -> tuple[int, bytes]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def get_json(url: str, token: str) -> Any:
+    status, body = http("GET", url, token)
+    if status != 200:
+        raise RuntimeError(f"GET {url} -> {status}: {body[:300]!r}")
+    return json.loads(body)
+
+
+class Server:
+    """`kabinet serve` in its own process group, stopped by that group's id."""
+
+    def __init__(self, env: dict[str, str], workers: int, log: Path) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = log.open("ab")
+        cmd = [
+            *KABINET,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(workers),
+        ]
+        self.proc = subprocess.Popen(
+            cmd, env=env, cwd=ROOT, stdout=self.log, stderr=self.log, start_new_session=True
+        )
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"server exited with {self.proc.returncode}; see {self.log.name}"
+                )
+            try:
+                if http("GET", self.base + "/health")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError("server did not answer /health in time")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+
+
+def _cpu_ticks(match: Any) -> dict[int, int]:
+    """utime+stime in clock ticks of every process for which match(pid, stat, cmdline)."""
+    out: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if match(int(entry.name), fields, cmdline):
+            out[int(entry.name)] = int(fields[11]) + int(fields[12])
+    return out
+
+
+class CpuMeter:
+    """CPU used by the server's process group and the database's PostgreSQL backends."""
+
+    def __init__(self, server_pgid: int, db: str) -> None:
+        self.pgid = server_pgid
+        self.db = db
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def sample(self) -> tuple[dict[int, int], dict[int, int]]:
+        app = _cpu_ticks(lambda _pid, f, _cmd: int(f[2]) == self.pgid)
+        pg = _cpu_ticks(
+            lambda _pid, _f, cmd: cmd.startswith("postgres: ") and f" {self.db} " in cmd
+        )
+        return app, pg
+
+    def seconds(self, before: dict[int, int], after: dict[int, int]) -> float:
+        # Processes that ended during the run are missed; new ones count from zero.
+        return sum(t - before.get(pid, 0) for pid, t in after.items()) / self.tick
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    mem = ""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    except OSError:
+        pass
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpus": str(os.cpu_count()),
+        "cpu": cpu,
+        "memory": mem,
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
+
+
+def revision() -> str:
+    """The code under test: git commit (+dirty), or KABINET_BENCH_REVISION for a snapshot."""
+    if os.environ.get("KABINET_BENCH_REVISION"):
+        return os.environ["KABINET_BENCH_REVISION"]
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+uncommitted changes" if dirty else "")
+
+
+def endpoints(base: str, token: str) -> list[tuple[str, str]]:
+    """Log in as the governor, find his cabinet, a document in `resolve` and its first page."""
+    me = get_json(base + "/api/v1/me", token)
+    own = [c for c in me["cabinets"] if c["role"] == "own"]
+    position = own[0]["position_id"]
+    cab = f"{base}/api/v1/cabinets/{position}"
+    queue = get_json(f"{cab}/queue?folder=resolve&limit=20", token)
+    if not queue["items"]:
+        raise RuntimeError("the governor's resolve queue is empty")
+    doc_id = queue["items"][0]["document_id"]
+    card = get_json(f"{base}/api/v1/documents/{doc_id}", token)
+    file_id = card["files"][0]["id"]
+    page = f"{base}/api/v1/documents/{doc_id}/files/{file_id}/pages/1?width=1024"
+    # Warm the page cache: the first request renders the WebP, later ones read it from disk.
+    started = time.perf_counter()
+    status, body = http("GET", page, token)
+    if status != 200:
+        raise RuntimeError(f"page render -> {status}: {body[:300]!r}")
+    print(
+        f"  first page render: {(time.perf_counter() - started) * 1000:.0f} ms, {len(body)} bytes",
+        file=sys.stderr,
+    )
+    return [
+        ("health", f"{base}/health"),
+        ("me", f"{base}/api/v1/me"),
+        ("folders", f"{cab}/folders"),
+        ("queue", f"{cab}/queue?folder=resolve&limit=20"),
+        ("card", f"{base}/api/v1/documents/{doc_id}"),
+        ("page", page),
+    ]
+
+
+def login(base: str) -> str:
+    status, body = http(
+        "POST", base + "/api/v1/auth/login", body={"login": "governor", "password": "demo"}
+    )
+    if status not in (200, 201):
+        raise RuntimeError(f"login -> {status}: {body[:300]!r}")
+    token: str = json.loads(body)["access_token"]
+    return token
+
+
+def print_table(results: list[WrkResult]) -> None:
+    health = {r.workers: r.rps for r in results if r.name == "health"}
+    head = (
+        "| workers | endpoint | req/s | p50 ms | p99 ms | requests | errors | non-2xx "
+        "| ×health | app CPU ms/req | PG CPU ms/req | load1 | new PG sessions |"
+    )
+    print(head)
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        ratio = r.rps / health[r.workers] if health.get(r.workers) else float("nan")
+        print(
+            f"| {r.workers} | {r.name} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} "
+            f"| {r.requests:,} | {r.errors} | {r.non_2xx} | {ratio:.2f} | {r.app_cpu_ms:.2f} "
+            f"| {r.pg_cpu_ms:.2f} | {r.load_before:.2f} | {r.new_sessions} |"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="bench.run", description=__doc__.split("\n\n")[0])
+    p.add_argument("--documents", type=int, default=10_000)
+    p.add_argument("--users", type=int, default=0, help="grow the region to U users")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--duration", type=int, default=12, help="seconds per wrk run (max 60)")
+    p.add_argument("--warmup", type=int, default=3, help="seconds of unmeasured wrk first")
+    p.add_argument("--connections", type=int, default=16)
+    p.add_argument("--threads", type=int, default=1, help="wrk threads (it shares the CPUs)")
+    p.add_argument("--workers", default="1,2", help="server worker counts to run, e.g. 1,2")
+    p.add_argument("--pool-size", type=int, default=10, help="KABINET_DB_POOL_SIZE per worker")
+    p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432", help="server URL")
+    p.add_argument("--db", default="kabinet_bench", help="database to (re)create")
+    p.add_argument("--keep", action="store_true", help="keep the database and data dir")
+    p.add_argument(
+        "--reuse", action="store_true", help="skip create/migrate/load (needs --keep before)"
+    )
+    p.add_argument("--data-dir", help="data dir (default: a new temp dir)")
+    p.add_argument("--explain", action="store_true", help="print bench.explain after the run")
+    args = p.parse_args(argv)
+    if not 1 <= args.duration <= 60:
+        p.error("--duration must be 1..60 seconds")
+    if "127.0.0.1" not in args.pg and "localhost" not in args.pg:
+        p.error("--pg must be a loopback server")
+    workers = [int(w) for w in args.workers.split(",") if w]
+
+    wrk = ensure_wrk()
+    data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="kabinet-bench-"))
+    db_url = _db_url(args.pg, args.db)
+    env = {
+        **os.environ,
+        "KABINET_DATABASE_URL": db_url,
+        "KABINET_DATA_DIR": str(data_dir),
+        "KABINET_DB_POOL_SIZE": str(args.pool_size),
+        "KABINET_ACCESS_TTL": "3600",
+    }
+    info = machine()
+    info["code"] = revision()
+    print(f"machine: {info}", file=sys.stderr)
+    print(f"database: {db_url}  data dir: {data_dir}", file=sys.stderr)
+
+    if not args.reuse:
+        create_database(args.pg, args.db)
+        subprocess.run([*KABINET, "migrate"], env=env, cwd=ROOT, check=True)
+        demo = [*KABINET, "demo", "--documents", str(args.documents), "--seed", str(args.seed)]
+        if args.users:
+            demo += ["--users", str(args.users)]
+        started = time.perf_counter()
+        subprocess.run(demo, env=env, cwd=ROOT, check=True)
+        load_s = time.perf_counter() - started
+        print(
+            f"LOAD: {args.documents} documents, {args.users or 'default'} users "
+            f"in {load_s:.1f} s (kabinet demo wall time)"
+        )
+        # Statistics and the visibility map (index-only scans), as autovacuum would leave
+        # them on a server that has been running for a while.
+        started = time.perf_counter()
+        asyncio.run(_analyze(db_url))
+        print(f"VACUUM ANALYZE: {time.perf_counter() - started:.1f} s")
+
+    results: list[WrkResult] = []
+    try:
+        for w in workers:
+            server = Server(env, w, data_dir / f"server-{w}.log")
+            try:
+                server.wait_ready()
+                meter = CpuMeter(server.proc.pid, args.db)
+                token = login(server.base)
+                urls = endpoints(server.base, token)
+                for name, url in urls:
+                    if args.warmup:
+                        run_wrk(
+                            wrk,
+                            url,
+                            token,
+                            duration=args.warmup,
+                            connections=args.connections,
+                            threads=args.threads,
+                        )
+                    load1 = os.getloadavg()[0]
+                    sessions = asyncio.run(_sessions(args.pg, args.db))
+                    app0, pg0 = meter.sample()
+                    res, _ = run_wrk(
+                        wrk,
+                        url,
+                        token,
+                        duration=args.duration,
+                        connections=args.connections,
+                        threads=args.threads,
+                    )
+                    app1, pg1 = meter.sample()
+                    n = max(int(res["requests"]), 1)
+                    results.append(
+                        WrkResult(
+                            name,
+                            w,
+                            res["rps"],
+                            res["p50"],
+                            res["p99"],
+                            int(res["requests"]),
+                            int(res["errors"]),
+                            int(res["non_2xx"]),
+                            load1,
+                            asyncio.run(_sessions(args.pg, args.db)) - sessions,
+                            meter.seconds(app0, app1) * 1000 / n,
+                            meter.seconds(pg0, pg1) * 1000 / n,
+                        )
+                    )
+                    r = results[-1]
+                    print(
+                        f"  workers={w} {name}: {res['rps']:.0f} req/s "
+                        f"p50 {res['p50']:.2f} ms p99 {res['p99']:.2f} ms; CPU/req "
+                        f"app {r.app_cpu_ms:.2f} ms, PG {r.pg_cpu_ms:.2f} ms",
+                        file=sys.stderr,
+                    )
+            finally:
+                server.stop()
+        print()
+        docs, users = asyncio.run(_sizes(db_url))
+        print(
+            f"documents={docs} users={users} "
+            f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s "
+            f"(after {args.warmup}s warm-up), pool {args.pool_size}/worker, "
+            f"cpus={info['cpus']}, code {info['code']}"
+        )
+        print_table(results)
+        for w in workers:
+            by = {r.name: r.rps for r in results if r.workers == w}
+            if by.get("health"):
+                print(
+                    f"workers={w}: queue/health = {by['queue'] / by['health']:.2f}, "
+                    f"folders/health = {by['folders'] / by['health']:.2f}"
+                )
+        if args.explain:
+            from bench import explain
+
+            explain.main(["--database-url", db_url])
+    finally:
+        if not args.keep:
+            drop_database(args.pg, args.db)
+            if not args.data_dir:
+                shutil.rmtree(data_dir, ignore_errors=True)
+    return 0
+
+
+async def _sessions(base: str, name: str) -> int:
+    """Sessions ever opened on the database (pg_stat_database.sessions, PostgreSQL 14+)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(_db_url(base, "postgres"))
+    try:
+        n = await conn.fetchval("SELECT sessions FROM pg_stat_database WHERE datname = $1", name)
+    finally:
+        await conn.close()
+    return int(n or 0)
+
+
+async def _sizes(url: str) -> tuple[int, int]:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        docs = await conn.fetchval("SELECT count(*) FROM documents")
+        users = await conn.fetchval("SELECT count(*) FROM users")
+    finally:
+        await conn.close()
+    return int(docs), int(users)
+
+
+async def _analyze(url: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
