@@ -21,14 +21,25 @@ from backend.domain.calendar.controllers import CalendarController
 from backend.domain.documents.controllers import DocumentController
 from backend.domain.files.pages import PageCache
 from backend.domain.files.storage import BlobStore
+from backend.domain.notifications.controllers import PushController
 from backend.domain.ops.controllers import OpsController
 from backend.domain.resolutions.controllers import AssignmentController, ResolutionController
 from backend.domain.routes.controllers import RouteController
+from backend.domain.signing.context import build_signing_context
+from backend.domain.signing.controllers import SigningController, SignRequestController
+from backend.jobs.worker import start_in_background
 from backend.secrets_store import read_or_create_secret
 from backend.settings import Settings, get_settings
-from backend.web.deps import Services, provide_principal, provide_services, provide_session
+from backend.web.deps import (
+    PushConfig,
+    Services,
+    provide_principal,
+    provide_services,
+    provide_session,
+)
 from backend.web.logging import RequestContextMiddleware, configure_logging
 from backend.web.problems import EXCEPTION_HANDLERS
+from push import EndpointPolicy, VapidKeys
 
 
 def build_services(settings: Settings) -> Services:
@@ -45,6 +56,18 @@ def build_services(settings: Settings) -> Services:
         tokens=TokenCodec(jwt_key, settings.access_ttl_seconds),
         blobs=BlobStore(settings.files_dir),
         pages=PageCache(settings.pages_dir, settings.page_widths),
+        push=PushConfig(
+            keys=VapidKeys.load_or_create(settings.keys_dir / "vapid"),
+            policy=EndpointPolicy(settings.push_allowlist),
+        ),
+        signing=build_signing_context(
+            settings.ca_dir,
+            settings.keys_dir / "softhsm",
+            organization=settings.ca_organization,
+            pkcs11_module=settings.pkcs11_module,
+            request_ttl_seconds=settings.sign_request_ttl_seconds,
+            cert_days=settings.signing_cert_days,
+        ),
     )
 
 
@@ -55,9 +78,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        # The background loops (jobs, push) share this process's engine; they are stopped
+        # before the engine is disposed.
+        stop_worker = start_in_background(services) if settings.run_jobs else None
         try:
             yield
         finally:
+            if stop_worker is not None:
+                await stop_worker()
             await services.engine.dispose()
 
     prometheus = PrometheusConfig(app_name="kabinet", prefix="kabinet", group_path=True)
@@ -72,10 +100,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         MeController,
         CabinetController,
         DocumentController,
+        PushController,
         RouteController,
         ResolutionController,
         AssignmentController,
         CalendarController,
+        SigningController,
+        SignRequestController,
     ]
     if settings.pwa_dir.is_dir():
         route_handlers.append(

@@ -1,4 +1,4 @@
-"""The `kabinet` command: migrate, demo, serve, tick."""
+"""The `kabinet` command: migrate, demo, serve, worker, tick, calendar."""
 
 from __future__ import annotations
 
@@ -56,7 +56,18 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import os
+
     import uvicorn
+
+    # The jobs run inside the server unless told not to (`--no-jobs`, or KABINET_RUN_JOBS=0
+    # when a separate `kabinet worker` runs them). Set in the environment so that every
+    # `--workers` process reads it; processes split the jobs with SKIP LOCKED.
+    if args.no_jobs:
+        os.environ["KABINET_RUN_JOBS"] = "0"
+    else:
+        os.environ.setdefault("KABINET_RUN_JOBS", "1")
+    get_settings.cache_clear()
 
     uvicorn.run(
         "backend.app:create_app",
@@ -69,6 +80,31 @@ def _serve(args: argparse.Namespace) -> int:
         proxy_headers=True,
     )
     return 0
+
+
+def _worker(_: argparse.Namespace) -> int:
+    import signal
+
+    from backend.app import build_services
+    from backend.jobs.worker import run_loops
+    from backend.web.logging import configure_logging
+
+    settings = get_settings()
+    configure_logging(json=settings.log_json)
+
+    async def run() -> int:
+        services = build_services(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await run_loops(services, stop)
+        finally:
+            await services.engine.dispose()
+        return 0
+
+    return asyncio.run(run())
 
 
 def _tick(args: argparse.Namespace) -> int:
@@ -109,6 +145,22 @@ def _calendar(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _verify(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from backend.domain.signing.verify_cli import run_verify
+
+    settings = get_settings()
+    return run_verify(
+        Path(args.file),
+        Path(args.sig),
+        ca_dir=settings.ca_dir,
+        organization=settings.ca_organization,
+        ca_file=Path(args.ca_file) if args.ca_file else None,
+        crl_file=Path(args.crl_file) if args.crl_file else None,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kabinet", description="Kabinet executive cabinet")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -122,7 +174,12 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--no-jobs", action="store_true", help="do not run the background jobs in the server"
+    )
     serve.set_defaults(func=_serve)
+    worker = sub.add_parser("worker", help="run the background jobs without HTTP")
+    worker.set_defaults(func=_worker)
     tick = sub.add_parser("tick", help="run the time-driven jobs due at a moment")
     tick.add_argument("--at", help="RFC 3339 timestamp; default now")
     tick.set_defaults(func=_tick)
@@ -130,6 +187,14 @@ def main(argv: list[str] | None = None) -> int:
     cal.add_argument("year", type=int)
     cal.add_argument("file", help='JSON {"days": [{"date", "working", "note"}]}: exceptions only')
     cal.set_defaults(func=_calendar)
+    verify = sub.add_parser(
+        "verify", help="verify a detached CMS signature (.p7s) over a file; exit 0 if valid"
+    )
+    verify.add_argument("file", help="the signed file")
+    verify.add_argument("sig", help="the signature: CMS, DER or PEM")
+    verify.add_argument("--ca-file", help="trusted root PEM instead of the CA in the data dir")
+    verify.add_argument("--crl-file", help="CRL (DER or PEM) instead of the data dir CA's")
+    verify.set_defaults(func=_verify)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -53,3 +53,8 @@ class UnsupportedMedia(DomainError):
 class TooManyRequests(DomainError):
     status_code = 429
     title = "Too many requests"
+
+
+class Unavailable(DomainError):
+    status_code = 503
+    title = "Service unavailable"

@@ -13,6 +13,11 @@ def _int(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    return raw in ("1", "true", "yes", "on") if raw else default
+
+
 _DEFAULT_PWA_DIR = Path(__file__).resolve().parent.parent / "pwa" / "dist"
 
 
@@ -33,8 +38,23 @@ class Settings:
     timezone: str = "Asia/Kamchatka"
     db_pool_size: int = 10
     log_json: bool = True
+    # Web Push: extra push-service origins (tests add their loopback service), the VAPID
+    # contact, and how often the delivery worker looks for work.
+    push_allowlist: tuple[str, ...] = ()
+    vapid_subject: str = "mailto:support@kabinet.example"
+    push_poll_seconds: float = 1.0
     # The built PWA served at "/" (pwa/dist of a checkout; set in the container image).
     pwa_dir: Path = _DEFAULT_PWA_DIR
+    # Signing: a sign request lives minutes (the device signs at once); certificates a year.
+    sign_request_ttl_seconds: int = 300
+    signing_cert_days: int = 365
+    ca_organization: str = "Kabinet"
+    pkcs11_module: str = "/usr/lib/softhsm/libsofthsm2.so"
+    # The background loops (time-driven jobs; later push delivery) run inside the app
+    # process when true. `kabinet serve` turns it on unless told otherwise; an app built by
+    # tests or embedded elsewhere leaves it off.
+    run_jobs: bool = False
+    jobs_interval_seconds: int = 30
 
     @property
     def files_dir(self) -> Path:
@@ -47,6 +67,10 @@ class Settings:
     @property
     def keys_dir(self) -> Path:
         return self.data_dir / "keys"
+
+    @property
+    def ca_dir(self) -> Path:
+        return self.keys_dir / "ca"
 
     @property
     def is_sqlite(self) -> bool:
@@ -68,7 +92,15 @@ def load_settings() -> Settings:
         login_max_failures=_int("KABINET_LOGIN_MAX_FAILURES", 5),
         db_pool_size=_int("KABINET_DB_POOL_SIZE", 10),
         log_json=os.environ.get("KABINET_LOG_FORMAT", "json") == "json",
+        push_allowlist=tuple(
+            o.strip()
+            for o in os.environ.get("KABINET_PUSH_ENDPOINT_ALLOWLIST", "").split(",")
+            if o.strip()
+        ),
+        vapid_subject=os.environ.get("KABINET_VAPID_SUBJECT", "mailto:support@kabinet.example"),
         pwa_dir=Path(os.environ.get("KABINET_PWA_DIR") or _DEFAULT_PWA_DIR),
+        run_jobs=_bool("KABINET_RUN_JOBS", False),
+        jobs_interval_seconds=max(1, _int("KABINET_JOBS_INTERVAL", 30)),
     )
 
 

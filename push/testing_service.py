@@ -61,6 +61,8 @@ class ReceivedMessage:
     topic: str | None
     vapid_claims: dict[str, Any]
     vapid_key: str
+    # Wall-clock time of receipt (time.time()), for latency measurements in benchmarks.
+    received_at: float = 0.0
 
     def notification(self) -> Notification:
         """The payload parsed as a :class:`~push.message.Notification`."""
@@ -315,7 +317,9 @@ class LoopbackPushService:
             payload = decrypt(body, browser.private_key, browser.auth)
         except PushMessageError as exc:
             raise _Reject(400, f"cannot decrypt: {exc}") from None
-        return ReceivedMessage(sub_id, payload, int(ttl_text), urgency, topic, claims, vapid_key)
+        return ReceivedMessage(
+            sub_id, payload, int(ttl_text), urgency, topic, claims, vapid_key, time.time()
+        )
 
     def _verify_vapid(self, authorization: str) -> tuple[dict[str, Any], str]:
         scheme, _, params = authorization.partition(" ")

@@ -351,6 +351,8 @@ class RouteStage(Base):
     deadline: Mapped[dt.date | None] = mapped_column(Date)
     due_at: Mapped[dt.datetime | None] = mapped_column()
     finished_at: Mapped[dt.datetime | None] = mapped_column()
+    # When the reminder the working day before the deadline went out: once per stage.
+    reminded_at: Mapped[dt.datetime | None] = mapped_column()
     __table_args__ = (
         UniqueConstraint("route_id", "index", name="uq_route_stages_route_index"),
         # The auto-visa job: active stages by due moment.
@@ -440,7 +442,7 @@ class Resolution(Base):
     created_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     decided_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     actor_role: Mapped[str | None] = mapped_column(String(16))
-    # draft | issued | rejected | cancelled
+    # draft | returned (to the assistant for rework) | issued | rejected | cancelled
     state: Mapped[str] = mapped_column(String(16))
     text: Mapped[str] = mapped_column(Text)
     deadline: Mapped[dt.date | None] = mapped_column(Date)
@@ -477,7 +479,25 @@ class Assignment(Base):
     accepted_at: Mapped[dt.datetime | None] = mapped_column()
     removed_from_control_at: Mapped[dt.datetime | None] = mapped_column()
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    __table_args__ = (Index("ix_assignments_executor", "executor_position_id", "state"),)
+    # Notifications sent once each by the jobs: the day before the deadline, and overdue.
+    reminded_at: Mapped[dt.datetime | None] = mapped_column()
+    overdue_notified_at: Mapped[dt.datetime | None] = mapped_column()
+    __table_args__ = (
+        Index("ix_assignments_executor", "executor_position_id", "state"),
+        # The reminder and overdue jobs: open assignments not yet notified, by deadline.
+        Index(
+            "ix_assignments_remind_due",
+            "deadline",
+            postgresql_where=text("state = 'open' AND reminded_at IS NULL"),
+            sqlite_where=text("state = 'open' AND reminded_at IS NULL"),
+        ),
+        Index(
+            "ix_assignments_overdue_due",
+            "deadline",
+            postgresql_where=text("state = 'open' AND overdue_notified_at IS NULL"),
+            sqlite_where=text("state = 'open' AND overdue_notified_at IS NULL"),
+        ),
+    )
 
 
 class ResolutionTemplate(Base):

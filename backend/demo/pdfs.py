@@ -48,7 +48,7 @@ def letter_pdf(
         y += 5.5
     y += 6
     pdf.set_font("DejaVu", "B", 11)
-    for line in textwrap.wrap(title, 85):
+    for line in textwrap.wrap(title, 72):
         pdf.text(20, y, line)
         y += 6
     y += 4
@@ -58,7 +58,7 @@ def letter_pdf(
     while True:
         para = paragraphs[i % len(paragraphs)]
         i += 1
-        for line in textwrap.wrap(para, 88, initial_indent="      "):
+        for line in textwrap.wrap(para, 78, initial_indent="      "):
             if y > BOTTOM:
                 if page == pages:
                     break

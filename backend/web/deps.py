@@ -16,8 +16,18 @@ from backend.domain.accounts.access import Principal, load_cabinets
 from backend.domain.accounts.tokens import TokenCodec
 from backend.domain.files.pages import PageCache
 from backend.domain.files.storage import BlobStore
+from backend.domain.signing.context import SigningContext
 from backend.errors import Unauthorized
 from backend.settings import Settings
+from push import EndpointPolicy, VapidKeys
+
+
+@dataclass(frozen=True)
+class PushConfig:
+    """VAPID keys (generated into the data dir) and the push-endpoint allowlist."""
+
+    keys: VapidKeys
+    policy: EndpointPolicy
 
 
 @dataclass
@@ -30,6 +40,8 @@ class Services:
     tokens: TokenCodec
     blobs: BlobStore
     pages: PageCache
+    push: PushConfig
+    signing: SigningContext
 
 
 def services_from(state: State) -> Services:

@@ -24,6 +24,7 @@ from backend.db.migrate import upgrade
 from backend.demo.loader import load_demo
 from backend.domain.files.storage import BlobStore
 from backend.settings import Settings, load_settings
+from push.testing_service import LoopbackPushService
 
 PG_ADMIN_URL = os.environ.get(
     "KABINET_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -53,6 +54,7 @@ class Env:
     app: Litestar
     client: httpx.AsyncClient
     settings: Settings
+    push_service: LoopbackPushService
     tokens: dict[str, str] = field(default_factory=dict)
     me: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -117,6 +119,8 @@ async def env(
         pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {PG_PROBLEM}")
     data_dir = tmp_path_factory.mktemp(f"data-{name}")
     url = await _prepare_database(name, data_dir)
+    # A real push service on loopback that decrypts every message and checks VAPID.
+    push_service = LoopbackPushService().start()
     settings = dataclasses.replace(
         load_settings(),
         data_dir=data_dir,
@@ -126,6 +130,7 @@ async def env(
         max_pages=20,
         max_image_pixels=20_000_000,
         login_max_failures=5,
+        push_allowlist=(push_service.origin,),
     )
     await asyncio.to_thread(upgrade, "head", url)
     app = create_app(settings)
@@ -140,8 +145,9 @@ async def env(
     # and the tests' direct queries share one loop (asyncpg connections are loop-bound).
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield Env(name, app, client, settings)
+        yield Env(name, app, client, settings, push_service)
     await app.state.services.engine.dispose()
+    push_service.stop()
     if name == "pg":
         await _drop_pg()
 

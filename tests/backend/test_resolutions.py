@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from backend.db.models import Journal, Position
+from backend.db.models import AuditEvent, Journal, Position
 from tests.backend.conftest import Env
-from tests.backend.workflow import card, open_items, pdf, scalar
+from tests.backend.workflow import card, open_items, outbox, pdf, scalar
 
 
 async def registered_for(env: Env, login: str = "governor") -> dict[str, Any]:
@@ -234,3 +234,115 @@ async def test_forward_and_templates(env: Env) -> None:
         f"/api/v1/resolution-templates?position_id={gov}", headers=await env.login("executor")
     )
     assert r.status_code == 403
+
+
+async def test_return_draft_to_assistant_and_resubmit(env: Env) -> None:
+    doc = await registered_for(env)
+    gov = await env.own_position("governor")
+    own = await env.own_position("assistant")
+    a = await env.login("assistant")
+    g = await env.login("governor")
+    draft = (await resolve(env, doc["id"], "governor", as_login="assistant", draft=True)).json()
+    url = f"/api/v1/resolutions/{draft['id']}"
+    # Only the executive returns it, and with a comment saying what to rework.
+    r = await env.client.post(f"{url}/return", json={"comment": "Срок"}, headers=a)
+    assert r.status_code == 403
+    assert (await env.client.post(f"{url}/return", json={}, headers=g)).status_code == 422
+    key = {**g, "Idempotency-Key": uuid.uuid4().hex}
+    r = await env.client.post(f"{url}/return", json={"comment": "Уточните срок"}, headers=key)
+    assert r.status_code == 201, r.text
+    assert r.json()["state"] == "returned" and r.json()["comment"] == "Уточните срок"
+    again = await env.client.post(f"{url}/return", json={"comment": "Уточните срок"}, headers=key)
+    assert again.status_code == 201 and again.json() == r.json()
+    assert again.headers.get("idempotent-replayed") == "true"
+    r = await env.client.post(f"{url}/return", json={"comment": "Ещё раз"}, headers=g)
+    assert r.status_code == 409
+    # It left the governor's `drafts` for the assistant's own, and cannot be issued now.
+    assert await open_items(env, doc["id"], "drafts") == [own]
+    assert (await env.client.post(f"{url}/issue", headers=g)).status_code == 409
+    events = await outbox(env, "resolution.returned", doc["id"])
+    assert [e["positions"] for e in events] == [[own]]
+    # The assistant reworks it and puts it back; the governor issues it.
+    r = await env.client.post(f"{url}/resubmit", json={"deadline": "2099-01-05"}, headers=a)
+    assert r.status_code == 201, r.text
+    assert r.json()["state"] == "draft" and r.json()["deadline"] == "2099-01-05"
+    assert await open_items(env, doc["id"], "drafts") == [gov]
+    assert (await env.client.post(f"{url}/resubmit", headers=a)).status_code == 409
+    r = await env.client.post(f"{url}/issue", headers=g)
+    assert r.status_code == 201 and r.json()["state"] == "issued"
+    history = [h["action"] for h in (await card(env, doc["id"], "governor"))["history"]]
+    assert history.count("resolution.returned") == 1
+    assert history.count("resolution.resubmitted") == 1
+
+
+async def test_executive_cannot_return_own_draft(env: Env) -> None:
+    doc = await registered_for(env)
+    mine = (await resolve(env, doc["id"], "governor", draft=True)).json()
+    r = await env.client.post(
+        f"/api/v1/resolutions/{mine['id']}/return",
+        json={"comment": "Себе"},
+        headers=await env.login("governor"),
+    )
+    assert r.status_code == 409
+
+
+async def test_cancel_cascades_to_child_resolutions(env: Env) -> None:
+    doc = await registered_for(env)
+    top = (await resolve(env, doc["id"], "governor")).json()
+    executor = await env.own_position("executor")
+    lawyer = await env.own_position("lawyer")
+    # The digital minister resolves under his assignment, on control; the executor in turn.
+    child = await resolve(
+        env,
+        doc["id"],
+        "minister.digital",
+        parent_id=top["id"],
+        executors=[{"position_id": executor, "responsible": True}],
+    )
+    assert child.status_code == 201, child.text
+    grandchild = await resolve(
+        env,
+        doc["id"],
+        "executor",
+        parent_id=child.json()["id"],
+        on_control=False,
+        executors=[{"position_id": lawyer, "responsible": True}],
+    )
+    assert grandchild.status_code == 201, grandchild.text
+    assert len(await open_items(env, doc["id"], "execute")) == 4
+    r = await env.client.post(
+        f"/api/v1/resolutions/{top['id']}/cancel",
+        json={"comment": "Отозвано"},
+        headers=await env.login("governor"),
+    )
+    assert r.status_code == 201, r.text
+    tree = r.json()
+    sub = tree["children"][0]
+    assert [tree["state"], sub["state"], sub["children"][0]["state"]] == ["cancelled"] * 3
+    assignments = [
+        *tree["assignments"],
+        *sub["assignments"],
+        *sub["children"][0]["assignments"],
+    ]
+    assert len(assignments) == 4 and {a["state"] for a in assignments} == {"cancelled"}
+    assert await open_items(env, doc["id"], "execute") == []
+    assert await open_items(env, doc["id"], "control") == []
+    async with env.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(AuditEvent.object_id, AuditEvent.details).where(
+                    AuditEvent.document_id == uuid.UUID(doc["id"]),
+                    AuditEvent.action == "resolution.cancelled",
+                )
+            )
+        ).all()
+    cascaded = {str(o): d.get("cascade_from") for o, d in rows}
+    assert cascaded == {
+        top["id"]: None,
+        child.json()["id"]: top["id"],
+        grandchild.json()["id"]: top["id"],
+    }
+    events = await outbox(env, "resolution.cancelled", doc["id"])
+    assert len(events) == 3
+    # The minister hears that his resolution was cancelled from above.
+    assert await env.own_position("minister.digital") in events[1]["positions"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from functools import lru_cache
@@ -9,8 +10,12 @@ from typing import Any
 
 from sqlalchemy import select, text
 
-from backend.db.models import CabinetItem
+from backend.db.engine import make_sessionmaker
+from backend.db.models import CabinetItem, OutboxEvent, User
 from backend.demo.pdfs import letter_pdf
+from backend.domain.accounts.access import Principal, load_cabinets
+from backend.domain.documents.visibility import visible_document
+from backend.domain.routes.services import start_route
 from tests.backend.conftest import Env
 
 
@@ -135,3 +140,31 @@ async def open_items(env: Env, doc_id: str, folder: str) -> list[str]:
 async def scalar(env: Env, query: Any) -> Any:
     async with env.engine.connect() as conn:
         return (await conn.execute(query)).scalar()
+
+
+async def principal_at(env: Env, login: str, at: dt.datetime) -> Principal:
+    """The principal of `login` as of `at`, for calling services directly."""
+    async with make_sessionmaker(env.engine)() as s:
+        user = await s.scalar(select(User).where(User.login == login))
+        assert user is not None
+        return Principal(user, uuid.uuid4(), await load_cabinets(s, user.id, at))
+
+
+async def start_route_at(env: Env, doc_id: str, at: dt.datetime, author: str = "lawyer") -> None:
+    """Start a set route as if at `at` (stage deadlines count from that moment)."""
+    principal = await principal_at(env, author, at)
+    async with make_sessionmaker(env.engine)() as s:
+        document = await visible_document(s, principal, uuid.UUID(doc_id))
+        await start_route(s, principal, document, at, env.settings.timezone)
+        await s.commit()
+
+
+async def outbox(env: Env, kind: str, doc_id: str) -> list[dict[str, Any]]:
+    """Payloads of the outbox events of `kind` about one document, oldest first."""
+    async with env.engine.connect() as conn:
+        rows = await conn.execute(
+            select(OutboxEvent.payload)
+            .where(OutboxEvent.kind == kind)
+            .order_by(OutboxEvent.created_at, OutboxEvent.id)
+        )
+        return [p for (p,) in rows if p.get("document_id") == doc_id]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Annotated, Any
 
 import anyio
@@ -18,10 +19,13 @@ from backend.domain.accounts.access import Principal
 from backend.domain.documents import services
 from backend.domain.documents.schemas import DocumentCardIn, DocumentCardOut
 from backend.domain.documents.visibility import visible_document
+from backend.domain.signing.services import file_certificates
+from backend.domain.signing.stamps import PageStamp
 from backend.errors import Invalid, NotFound
 from backend.web.deps import Services
 
 IMMUTABLE = "private, max-age=31536000, immutable"
+REVALIDATE = "private, no-cache"
 # PDF rendering is CPU-bound; more threads than cores only queue inside PDFium.
 _render_limiter = anyio.CapacityLimiter(2)
 
@@ -121,24 +125,38 @@ class DocumentController(Controller):
         if width not in svc.settings.page_widths:
             allowed = ", ".join(map(str, svc.settings.page_widths))
             raise Invalid(f"width must be one of {allowed}", field="width")
-        await visible_document(db, principal, document_id)
+        doc = await visible_document(db, principal, document_id)
         f = await services.document_file(db, document_id, file_id)
         if not 1 <= page <= f.pages:
             raise NotFound(f"no page {page}; the file has {f.pages}")
-        etag = f'"{f.sha256}-{page}-{width}"'
-        headers = {"ETag": etag, "Cache-Control": IMMUTABLE}
+        cache_control = IMMUTABLE
+        stamp: PageStamp | None = None
+        if page == f.pages:
+            # The last page of a signed version carries the signature stamp(s); the other
+            # pages need no look-up. Until the document leaves the route the last page may
+            # still gain a stamp, so it is revalidated (a cheap 304) instead of immutable.
+            stamp = PageStamp.of(await file_certificates(db, document_id, f.id))
+            if doc.state in ("draft", "on_route"):
+                cache_control = REVALIDATE
+        variant = stamp.variant if stamp else ""
+        etag = f'"{f.sha256}-{page}-{width}{"-" + variant if variant else ""}"'
+        headers = {"ETag": etag, "Cache-Control": cache_control}
         if _not_modified(request, etag):
             return Response(b"", status_code=304, headers=headers)
         cache = svc.pages
-        target = cache.path(f.sha256, page, width)
+        target = cache.path(f.sha256, page, width, variant)
         if not target.is_file():
             target = await anyio.to_thread.run_sync(
-                cache.get_or_render,
-                svc.blobs.path(f.sha256),
-                f.mime,
-                f.sha256,
-                page,
-                width,
+                partial(
+                    cache.get_or_render,
+                    svc.blobs.path(f.sha256),
+                    f.mime,
+                    f.sha256,
+                    page,
+                    width,
+                    variant=variant,
+                    decorate=stamp,
+                ),
                 limiter=_render_limiter,
             )
         return File(

@@ -244,8 +244,10 @@ async def document_card(session: AsyncSession, doc: Document) -> schemas.Documen
     # Workflow parts of the card (imported here: those packages import this module).
     from backend.domain.resolutions.card import resolution_tree
     from backend.domain.routes.card import document_route
+    from backend.domain.signing.services import card_signatures
 
     route = await document_route(session, doc.id)
+    signatures = await card_signatures(session, doc.id)
     resolutions = await resolution_tree(session, doc.id, region_today(get_settings().timezone))
     events = await document_history(session, doc.id)
     user_ids = {e.user_id for e in events if e.user_id}
@@ -269,7 +271,7 @@ async def document_card(session: AsyncSession, doc: Document) -> schemas.Documen
             for f in files
         ],
         route=msgspec.to_builtins(route) if route is not None else None,
-        signatures=[],
+        signatures=msgspec.to_builtins(signatures),
         resolutions=msgspec.to_builtins(resolutions),
         history=[
             schemas.HistoryOut(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import pypdfium2 as pdfium
@@ -23,15 +24,29 @@ class PageCache:
         self.widths = widths
         self.root.mkdir(parents=True, exist_ok=True)
 
-    def path(self, sha256: str, page: int, width: int) -> Path:
-        return self.root / sha256[:2] / sha256 / f"{page}-{width}.webp"
+    def path(self, sha256: str, page: int, width: int, variant: str = "") -> Path:
+        # `variant` names a decorated rendering (the signature stamp), cached beside the plain.
+        suffix = f"-{variant}" if variant else ""
+        return self.root / sha256[:2] / sha256 / f"{page}-{width}{suffix}.webp"
 
-    def get_or_render(self, source: Path, mime: str, sha256: str, page: int, width: int) -> Path:
-        """Blocking: call from a worker thread."""
-        target = self.path(sha256, page, width)
+    def get_or_render(
+        self,
+        source: Path,
+        mime: str,
+        sha256: str,
+        page: int,
+        width: int,
+        variant: str = "",
+        decorate: Callable[[Image.Image], Image.Image] | None = None,
+    ) -> Path:
+        """Blocking: call from a worker thread. `decorate` draws on the rendered page (the
+        stored file is never changed); give it with its own `variant`."""
+        target = self.path(sha256, page, width, variant)
         if target.is_file():
             return target
         image = render_page(source, mime, page, width)
+        if decorate is not None:
+            image = decorate(image)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".render-")
         try:

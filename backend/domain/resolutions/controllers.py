@@ -103,6 +103,48 @@ class ResolutionController(Controller):
 
         return await run_decision(request, db, principal, body, decide)
 
+    @post("/resolutions/{resolution_id:uuid}/return", operation_id="returnResolution")
+    async def return_to_assistant(
+        self,
+        request: Request[Any, Any, Any],
+        resolution_id: uuid.UUID,
+        data: schemas.ReturnIn,
+        principal: Principal,
+        db: AsyncSession,
+        svc: Services,
+    ) -> Response[bytes]:
+        """Return an assistant's draft for rework with a comment (вернуть помощнику)."""
+
+        async def decide() -> schemas.ResolutionOut:
+            res = await services.return_resolution(
+                db, principal, resolution_id, data.comment, utcnow()
+            )
+            return await _resolution_out(db, svc, res.document_id, res.id)
+
+        return await run_decision(request, db, principal, data, decide)
+
+    @post("/resolutions/{resolution_id:uuid}/resubmit", operation_id="resubmitResolution")
+    async def resubmit(
+        self,
+        request: Request[Any, Any, Any],
+        resolution_id: uuid.UUID,
+        principal: Principal,
+        db: AsyncSession,
+        svc: Services,
+        data: schemas.IssueIn | None = None,
+    ) -> Response[bytes]:
+        """The assistant puts a returned draft, reworked, back in the executive's `drafts`."""
+        edits = data or schemas.IssueIn()
+
+        async def decide() -> schemas.ResolutionOut:
+            now = utcnow()
+            res = await services.resubmit_resolution(
+                db, principal, resolution_id, edits, now, region_today(svc.settings.timezone, now)
+            )
+            return await _resolution_out(db, svc, res.document_id, res.id)
+
+        return await run_decision(request, db, principal, edits, decide)
+
     @post("/resolutions/{resolution_id:uuid}/cancel", operation_id="cancelResolution")
     async def cancel(
         self,
@@ -113,7 +155,8 @@ class ResolutionController(Controller):
         svc: Services,
         data: schemas.CommentIn | None = None,
     ) -> Response[bytes]:
-        """Cancel an issued resolution: its assignments are cancelled and leave folders."""
+        """Cancel an issued resolution: its assignments and the resolutions written under
+        it (with theirs) are cancelled and leave folders."""
         body = data or schemas.CommentIn()
 
         async def decide() -> schemas.ResolutionOut:

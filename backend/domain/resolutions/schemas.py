@@ -45,6 +45,12 @@ class CommentIn(msgspec.Struct, forbid_unknown_fields=True):
     comment: Comment | None = None
 
 
+class ReturnIn(msgspec.Struct, forbid_unknown_fields=True):
+    """What to rework: returning a draft to the assistant needs a comment."""
+
+    comment: Text
+
+
 class ReportIn(msgspec.Struct, forbid_unknown_fields=True):
     text: Text
 

@@ -23,6 +23,7 @@ from backend.db.models import (
     Document,
     DocumentAddressee,
     Position,
+    PositionHolder,
     Resolution,
     ResolutionTemplate,
 )
@@ -283,31 +284,10 @@ async def issue_resolution(
 ) -> Resolution:
     res, doc = await _resolution(session, principal, resolution_id)
     cab = principal.cabinet(res.author_position_id, "decide")
-    values: dict[str, Any] = {
-        "state": "issued",
-        "issued_at": now,
-        "decided_by_id": principal.user.id,
-        "actor_role": cab.role,
-    }
-    edited = []
-    if edits.text is not None:
-        values["text"] = edits.text
-        edited.append("text")
-    if edits.executors is not None:
-        await _check_executors(session, edits.executors, doc)
-        values["planned_executors"] = _plan(edits.executors)
-        edited.append("executors")
-    if edits.deadline is not None:
-        _check_deadline(edits.deadline, today)
-        values["deadline"] = edits.deadline
-        edited.append("deadline")
-    if edits.on_control is not None:
-        values["on_control"] = edits.on_control
-        edited.append("on_control")
-    if edits.controller_id is not None:
-        await _check_controller(session, edits.controller_id)
-        values["controller_position_id"] = edits.controller_id
-        edited.append("controller_id")
+    values, edited = await _edits(session, doc, edits, today)
+    values.update(
+        state="issued", issued_at=now, decided_by_id=principal.user.id, actor_role=cab.role
+    )
     await _transition(session, res, "draft", **values)
     await close_items(session, now, ref_ids=[res.id], folder="drafts")
     await _give_assignments(session, res, doc, now)
@@ -327,6 +307,151 @@ async def issue_resolution(
             "text": res.text,
         },
         at=now,
+    )
+    await session.flush()
+    return res
+
+
+async def _edits(
+    session: AsyncSession, doc: Document, edits: schemas.IssueIn, today: dt.date
+) -> tuple[dict[str, Any], list[str]]:
+    """The column values of a draft's edits, checked, and the names of the edited fields."""
+    values: dict[str, Any] = {}
+    edited = []
+    if edits.text is not None:
+        values["text"] = edits.text
+        edited.append("text")
+    if edits.executors is not None:
+        await _check_executors(session, edits.executors, doc)
+        values["planned_executors"] = _plan(edits.executors)
+        edited.append("executors")
+    if edits.deadline is not None:
+        _check_deadline(edits.deadline, today)
+        values["deadline"] = edits.deadline
+        edited.append("deadline")
+    if edits.on_control is not None:
+        values["on_control"] = edits.on_control
+        edited.append("on_control")
+    if edits.controller_id is not None:
+        await _check_controller(session, edits.controller_id)
+        values["controller_position_id"] = edits.controller_id
+        edited.append("controller_id")
+    return values, edited
+
+
+async def return_resolution(
+    session: AsyncSession,
+    principal: Principal,
+    resolution_id: uuid.UUID,
+    comment: str,
+    now: dt.datetime,
+) -> Resolution:
+    """Вернуть помощнику: the executive sends an assistant's draft back for rework. It
+    leaves the executive's `drafts` and waits in the `drafts` folder of the assistant's own
+    position, with the comment, until the assistant resubmits it."""
+    res, doc = await _resolution(session, principal, resolution_id)
+    cab = principal.cabinet(res.author_position_id, "decide")
+    if res.state == "draft" and res.prepared_by_id in (None, principal.user.id):
+        raise Conflict("this draft was not prepared by an assistant; edit or reject it")
+    await _transition(session, res, "draft", state="returned", comment=comment)
+    await close_items(session, now, ref_ids=[res.id], folder="drafts")
+    # The assistant's own cabinet: the position the assistant holds (the first, if several).
+    back_to = await session.scalar(
+        select(PositionHolder.position_id)
+        .where(PositionHolder.user_id == res.prepared_by_id)
+        .order_by(PositionHolder.position_id)
+        .limit(1)
+    )
+    if back_to is not None:
+        open_item(
+            session,
+            position_id=back_to,
+            folder="drafts",
+            document_id=doc.id,
+            ref_id=res.id,
+            action="rework_resolution",
+            at=now,
+            deadline=doc.deadline,
+            urgent=doc.urgent,
+        )
+    record(
+        session,
+        action="resolution.returned",
+        user_id=principal.user.id,
+        position_id=cab.position_id,
+        actor_role=cab.role,
+        document_id=doc.id,
+        object_type="resolution",
+        object_id=res.id,
+        details={
+            "comment": comment,
+            "to_user_id": str(res.prepared_by_id),
+            "to_position_id": str(back_to) if back_to else None,
+        },
+        at=now,
+    )
+    emit(
+        session,
+        "resolution.returned",
+        now,
+        document_id=doc.id,
+        positions=[back_to] if back_to else [],
+        users=[res.prepared_by_id],
+        folder="drafts",
+        resolution_id=res.id,
+    )
+    await session.flush()
+    return res
+
+
+async def resubmit_resolution(
+    session: AsyncSession,
+    principal: Principal,
+    resolution_id: uuid.UUID,
+    edits: schemas.IssueIn,
+    now: dt.datetime,
+    today: dt.date,
+) -> Resolution:
+    """The assistant reworks a returned draft (with any edits) and puts it back in the
+    executive's `drafts`."""
+    res, doc = await _resolution(session, principal, resolution_id)
+    cab = principal.cabinet(res.author_position_id, "prepare_resolutions")
+    values, edited = await _edits(session, doc, edits, today)
+    values.update(state="draft", prepared_by_id=principal.user.id)
+    await _transition(session, res, "returned", **values)
+    await close_items(session, now, ref_ids=[res.id], folder="drafts")
+    open_item(
+        session,
+        position_id=res.author_position_id,
+        folder="drafts",
+        document_id=doc.id,
+        ref_id=res.id,
+        action="issue_resolution",
+        at=now,
+        deadline=doc.deadline,
+        urgent=doc.urgent,
+    )
+    record(
+        session,
+        action="resolution.resubmitted",
+        user_id=principal.user.id,
+        position_id=cab.position_id,
+        actor_role=cab.role,
+        document_id=doc.id,
+        object_type="resolution",
+        object_id=res.id,
+        details={"edited": edited, "text": res.text},
+        at=now,
+    )
+    emit(
+        session,
+        "resolution.drafted",
+        now,
+        document_id=doc.id,
+        positions=[res.author_position_id],
+        folder="drafts",
+        resolution_id=res.id,
+        resubmitted=True,
     )
     await session.flush()
     return res
@@ -379,20 +504,7 @@ async def cancel_resolution(
     res, doc = await _resolution(session, principal, resolution_id)
     cab = principal.cabinet(res.author_position_id, "decide")
     await _transition(session, res, "issued", state="cancelled", comment=comment, closed_at=now)
-    cancelled = list(
-        (
-            await session.execute(
-                update(Assignment)
-                .where(
-                    Assignment.resolution_id == res.id,
-                    Assignment.state.in_(("open", "reported", "executed")),
-                )
-                .values(state="cancelled")
-                .returning(Assignment.id, Assignment.executor_position_id)
-            )
-        ).all()
-    )
-    await close_items(session, now, ref_ids=[a for a, _ in cancelled])
+    cancelled = await _cancel_assignments(session, res.id, now)
     record(
         session,
         action="resolution.cancelled",
@@ -413,8 +525,93 @@ async def cancel_resolution(
         positions=[p for _, p in cancelled],
         resolution_id=res.id,
     )
+    await _cancel_descendants(session, principal, res, comment, now)
     await session.flush()
     return res
+
+
+async def _cancel_assignments(
+    session: AsyncSession, resolution_id: uuid.UUID, now: dt.datetime
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """Cancel a resolution's assignments and close their `execute` and `control` items."""
+    cancelled = [
+        (a, p)
+        for a, p in (
+            await session.execute(
+                update(Assignment)
+                .where(
+                    Assignment.resolution_id == resolution_id,
+                    Assignment.state.in_(("open", "reported", "executed")),
+                )
+                .values(state="cancelled")
+                .returning(Assignment.id, Assignment.executor_position_id)
+            )
+        ).all()
+    ]
+    await close_items(session, now, ref_ids=[a for a, _ in cancelled])
+    return cancelled
+
+
+async def _cancel_descendants(
+    session: AsyncSession,
+    principal: Principal,
+    root: Resolution,
+    comment: str | None,
+    now: dt.datetime,
+) -> None:
+    """Cancelling a resolution cancels the resolutions written under it, at any depth
+    (issued ones with their assignments, drafts still waiting), each with its audit record
+    naming the cancelled root."""
+    cab = principal.cabinet(root.author_position_id, "decide")
+    descendants: list[uuid.UUID] = []
+    frontier = [root.id]
+    while frontier:
+        frontier = list(
+            await session.scalars(select(Resolution.id).where(Resolution.parent_id.in_(frontier)))
+        )
+        descendants.extend(frontier)
+    if not descendants:
+        return
+    children = (
+        await session.execute(
+            update(Resolution)
+            .where(
+                Resolution.id.in_(descendants),
+                Resolution.state.in_(("draft", "returned", "issued")),
+            )
+            .values(state="cancelled", comment=comment, closed_at=now)
+            .returning(Resolution.id, Resolution.author_position_id)
+        )
+    ).all()
+    for child_id, author_position_id in children:
+        cancelled = await _cancel_assignments(session, child_id, now)
+        # A child still in draft waits in a `drafts` folder: it leaves too.
+        await close_items(session, now, ref_ids=[child_id])
+        record(
+            session,
+            action="resolution.cancelled",
+            user_id=principal.user.id,
+            position_id=cab.position_id,
+            actor_role=cab.role,
+            document_id=root.document_id,
+            object_type="resolution",
+            object_id=child_id,
+            details={
+                "comment": comment,
+                "assignments": len(cancelled),
+                "cascade_from": str(root.id),
+            },
+            at=now,
+        )
+        emit(
+            session,
+            "resolution.cancelled",
+            now,
+            document_id=root.document_id,
+            positions=[author_position_id, *(p for _, p in cancelled)],
+            resolution_id=child_id,
+            cascade_from=root.id,
+        )
 
 
 # --- assignments ---------------------------------------------------------------------------

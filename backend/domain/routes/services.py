@@ -228,6 +228,7 @@ async def _activate_stage(
     stage.deadline = deadline
     stage.due_at = end_of_day(deadline, tz)
     stage.finished_at = None
+    stage.reminded_at = None  # a restarted route reminds again before the new deadline
     route.current_stage = stage.index
     approvers = list(
         await session.scalars(

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 revision: str = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
@@ -102,7 +101,9 @@ def upgrade() -> None:
             ["event_id"],
             ["outbox_events.id"],
         ),
-        sa.ForeignKeyConstraint(["subscription_id"], ["push_subscriptions.id"], ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(
+            ["subscription_id"], ["push_subscriptions.id"], ondelete="SET NULL"
+        ),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("event_id", "subscription_id", name="uq_push_deliveries_event_sub"),
     )
