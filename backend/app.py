@@ -14,6 +14,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.static_files import create_static_files_router
 
 from backend.db.engine import make_engine, make_sessionmaker
+from backend.domain.accounts.cache import PrincipalCache
 from backend.domain.accounts.controllers import AuthController, MeController
 from backend.domain.accounts.tokens import TokenCodec
 from backend.domain.cabinet.controllers import CabinetController
@@ -56,6 +57,7 @@ def build_services(settings: Settings) -> Services:
         tokens=TokenCodec(jwt_key, settings.access_ttl_seconds),
         blobs=BlobStore(settings.files_dir),
         pages=PageCache(settings.pages_dir, settings.page_widths),
+        principals=PrincipalCache(settings.principal_cache_seconds),
         push=PushConfig(
             keys=VapidKeys.load_or_create(settings.keys_dir / "vapid"),
             policy=EndpointPolicy(settings.push_allowlist),

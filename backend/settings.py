@@ -41,6 +41,8 @@ class Settings:
     # Web Push: extra push-service origins (tests add their loopback service), the VAPID
     # contact, and how often the delivery worker looks for work.
     push_allowlist: tuple[str, ...] = ()
+    # How long a user's identity and cabinets are reused between requests (per process).
+    principal_cache_seconds: float = 5.0
     vapid_subject: str = "mailto:support@kabinet.example"
     push_poll_seconds: float = 1.0
     # The built PWA served at "/" (pwa/dist of a checkout; set in the container image).
@@ -97,6 +99,7 @@ def load_settings() -> Settings:
             for o in os.environ.get("KABINET_PUSH_ENDPOINT_ALLOWLIST", "").split(",")
             if o.strip()
         ),
+        principal_cache_seconds=float(os.environ.get("KABINET_PRINCIPAL_CACHE_SECONDS", "5")),
         vapid_subject=os.environ.get("KABINET_VAPID_SUBJECT", "mailto:support@kabinet.example"),
         pwa_dir=Path(os.environ.get("KABINET_PWA_DIR") or _DEFAULT_PWA_DIR),
         run_jobs=_bool("KABINET_RUN_JOBS", False),

@@ -12,7 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backend.db.models import User, utcnow
-from backend.domain.accounts.access import Principal, load_cabinets
+from backend.domain.accounts.access import Principal, UserRef, load_cabinets
+from backend.domain.accounts.cache import PrincipalCache
 from backend.domain.accounts.tokens import TokenCodec
 from backend.domain.files.pages import PageCache
 from backend.domain.files.storage import BlobStore
@@ -41,6 +42,7 @@ class Services:
     blobs: BlobStore
     pages: PageCache
     push: PushConfig
+    principals: PrincipalCache
     signing: SigningContext
 
 
@@ -60,11 +62,17 @@ async def provide_principal(request: Request[Any, Any, Any], db: AsyncSession) -
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("missing bearer token")
-    claims = services_from(request.app.state).tokens.decode(token.strip())
-    user = await db.scalar(select(User).where(User.id == claims.user_id))
-    if user is None or not user.is_active:
-        raise Unauthorized("user is not active")
-    cabinets = await load_cabinets(db, user.id, utcnow())
+    svc = services_from(request.app.state)
+    claims = svc.tokens.decode(token.strip())
+    cached = svc.principals.get(claims.user_id)
+    if cached is not None:
+        user, cabinets = cached.user, cached.cabinets
+    else:
+        found = await db.scalar(select(User).where(User.id == claims.user_id))
+        if found is None or not found.is_active:
+            raise Unauthorized("user is not active")
+        user, cabinets = UserRef.of(found), await load_cabinets(db, found.id, utcnow())
+        svc.principals.put(user, cabinets)
     request.scope.setdefault("state", {})["user_id"] = str(user.id)
     return Principal(user=user, session_id=claims.session_id, cabinets=cabinets)
 

@@ -29,8 +29,21 @@ class Cabinet:
 
 
 @dataclass(frozen=True)
+class UserRef:
+    """Who the user is, as plain values: safe to keep beyond the session that loaded it."""
+
+    id: uuid.UUID
+    login: str
+    full_name: str
+
+    @classmethod
+    def of(cls, user: User) -> UserRef:
+        return cls(user.id, user.login, user.full_name)
+
+
+@dataclass(frozen=True)
 class Principal:
-    user: User
+    user: UserRef
     session_id: uuid.UUID
     cabinets: tuple[Cabinet, ...]
 

@@ -97,6 +97,7 @@ class DocumentController(Controller):
         """The original bytes of one file version; ETag is its sha256."""
         await visible_document(db, principal, document_id)
         f = await services.document_file(db, document_id, file_id)
+        await db.close()  # streaming the file needs no connection
         etag = f'"{f.sha256}"'
         headers = {"ETag": etag, "Cache-Control": IMMUTABLE}
         if _not_modified(request, etag):
@@ -138,6 +139,9 @@ class DocumentController(Controller):
             stamp = PageStamp.of(await file_certificates(db, document_id, f.id))
             if doc.state in ("draft", "on_route"):
                 cache_control = REVALIDATE
+        # Give the connection back before rendering and streaming: neither needs it, and
+        # holding it while bytes go out starved the pool under load.
+        await db.close()
         variant = stamp.variant if stamp else ""
         etag = f'"{f.sha256}-{page}-{width}{"-" + variant if variant else ""}"'
         headers = {"ETag": etag, "Cache-Control": cache_control}
