@@ -31,7 +31,7 @@ from backend.db.migrate import upgrade
 from backend.db.models import PositionHolder, PushSubscription, User
 from backend.demo.loader import load_demo
 from backend.domain.notifications.outbox import emit
-from backend.jobs.push_worker import make_sender, push_round
+from backend.jobs.push_worker import run_push_worker
 from backend.settings import load_settings
 from bench.run import create_database, drop_database
 
@@ -84,14 +84,6 @@ async def wait_for_count(service: Service, n: int, deadline: float) -> None:
     raise TimeoutError(f"fewer than {n} pushes arrived in time")
 
 
-async def worker(services: object, stop: asyncio.Event) -> None:
-    async with make_sender(services, trust_env=False) as sender:  # type: ignore[arg-type]
-        while not stop.is_set():
-            did = await push_round(services, sender, dt.datetime.now(dt.UTC))  # type: ignore[arg-type]
-            if not did:
-                await asyncio.sleep(0.05)
-
-
 async def run(args: argparse.Namespace, workdir: Path) -> None:
     url = f"{PG}/{DB}".replace("postgresql://", "postgresql+asyncpg://", 1)
     await asyncio.to_thread(upgrade, "head", url)
@@ -101,6 +93,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
         database_url=url,
         data_dir=workdir,
         push_allowlist=(service.info["origin"],),
+        push_poll_seconds=args.poll,
         db_pool_size=10,
     )
     services = build_services(settings)
@@ -134,7 +127,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
     assert position is not None and m_position is not None
 
     stop = asyncio.Event()
-    task = asyncio.create_task(worker(services, stop))
+    # The production loop, with the production poll interval unless --poll says otherwise.
+    task = asyncio.create_task(run_push_worker(services, stop))
     # 1. Fan-out: one decision's event to every subscription of the governor.
     t0 = time.time()
     async with services.sessions() as session:
@@ -197,6 +191,7 @@ def main() -> None:
     parser.add_argument("--subscriptions", type=int, default=20000)
     parser.add_argument("--singles", type=int, default=50)
     parser.add_argument("--gap", type=float, default=0.1)
+    parser.add_argument("--poll", type=float, default=1.0, help="worker poll interval (s)")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     create_database(PG, DB)

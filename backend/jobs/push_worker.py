@@ -6,11 +6,11 @@ one PostgreSQL (claims use SKIP LOCKED)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 
 import structlog
 
+from backend.domain.notifications import outbox
 from backend.domain.notifications.delivery import deliver_due
 from backend.domain.notifications.fanout import fan_out
 from backend.web.deps import Services
@@ -35,11 +35,24 @@ async def push_round(services: Services, sender: PushSender, now: dt.datetime) -
 async def run_push_worker(services: Services, stop: asyncio.Event) -> None:
     async with make_sender(services) as sender:
         while not stop.is_set():
+            # Cleared before the round, so a commit during the round still wakes the next.
+            outbox.committed.clear()
             try:
                 did = await push_round(services, sender, dt.datetime.now(dt.UTC))
             except Exception:  # the loop must outlive one bad round (database restart, …)
                 log.exception("push round failed")
                 did = 0
             if not did:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), services.settings.push_poll_seconds)
+                # Sleep until the poll interval ends, this process commits an outbox row,
+                # or we are told to stop.
+                waits = [
+                    asyncio.ensure_future(stop.wait()),
+                    asyncio.ensure_future(outbox.committed.wait()),
+                ]
+                await asyncio.wait(
+                    waits,
+                    timeout=services.settings.push_poll_seconds,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                for w in waits:
+                    w.cancel()

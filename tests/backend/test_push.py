@@ -344,3 +344,29 @@ async def test_two_worker_processes_never_deliver_twice(env: Env) -> None:
     for s in subs:  # leave no noise for other tests
         env.push_service.expire(s)
     await run_rounds(env)
+
+
+async def test_worker_in_the_same_process_wakes_on_commit(env: Env) -> None:
+    """With a 60 s poll interval, only the commit wake-up can deliver within the wait."""
+    import dataclasses
+
+    from backend.jobs.push_worker import run_push_worker
+
+    sub, _ = await subscribe(env, "minister.finance")
+    await run_rounds(env)
+    services = dataclasses.replace(
+        env.app.state.services,
+        settings=dataclasses.replace(env.settings, push_poll_seconds=60.0),
+    )
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run_push_worker(services, stop))
+    await asyncio.sleep(0.5)  # let it find nothing and go to sleep
+    doc_id = await _emit_for(env, "minister.finance", "sign.requested")
+    tag = f"sign.requested:{doc_id}"
+    for _ in range(100):
+        if [m for m in env.push_service.messages_for(sub) if m.notification().tag == tag]:
+            break
+        await asyncio.sleep(0.1)
+    stop.set()
+    await worker
+    assert [m for m in env.push_service.messages_for(sub) if m.notification().tag == tag]

@@ -1,16 +1,28 @@
 """The transactional outbox: events written in the decision's transaction; the push worker
-(a later issue) delivers them. Payloads carry ids only, never document text."""
+delivers them. Payloads carry ids only, never document text.
+
+A worker in the same process is woken the moment such a transaction commits, so a push
+leaves within milliseconds instead of at the next poll; workers in other processes still
+find the rows by polling.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from backend.db.ids import new_id
 from backend.db.models import OutboxEvent
+
+_DIRTY = "kabinet.outbox_dirty"
+# Set after a commit that wrote outbox rows; the push worker waits on it between rounds.
+committed = asyncio.Event()
 
 
 def _plain(value: Any) -> Any:
@@ -26,8 +38,20 @@ def _plain(value: Any) -> Any:
 
 
 def emit(session: AsyncSession, kind: str, at: dt.datetime, **payload: Any) -> OutboxEvent:
-    event = OutboxEvent(
+    row = OutboxEvent(
         id=new_id(), kind=kind, payload=_plain(payload), created_at=at, available_at=at
     )
-    session.add(event)
-    return event
+    session.add(row)
+    session.info[_DIRTY] = True
+    return row
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_worker(session: Session) -> None:
+    if session.info.pop(_DIRTY, False):
+        committed.set()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget(session: Session) -> None:
+    session.info.pop(_DIRTY, None)
