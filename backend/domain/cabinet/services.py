@@ -5,20 +5,32 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import uuid
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import case, exists, func, select, tuple_
+from sqlalchemy import Date, Integer, Select, bindparam, case, exists, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import Uuid
 
-from backend.db.models import FOLDERS, CabinetItem, Correspondent, Document, DocumentFile, Position
+from backend.db.models import (
+    FOLDERS,
+    CabinetItem,
+    Correspondent,
+    Document,
+    DocumentFile,
+    Position,
+    UtcDateTime,
+)
 from backend.domain.accounts.access import Cabinet
 from backend.domain.cabinet.schemas import FolderCount, QueueItem, QueuePage
 from backend.errors import Invalid
 
 
-async def folder_counts(
-    session: AsyncSession, cabinet: Cabinet, today: dt.date
-) -> list[FolderCount]:
+@lru_cache(maxsize=2)
+def _counts_statement(open_only: bool) -> Select[Any]:
+    """Built once: constructing a statement costs more Python than running this one."""
     item = CabinetItem
+    today = bindparam("today", type_=Date())
     query = (
         select(
             item.folder,
@@ -26,18 +38,25 @@ async def folder_counts(
             func.coalesce(func.sum(case((item.deadline < today, 1), else_=0)), 0),
             func.coalesce(func.sum(case((item.unread.is_(True), 1), else_=0)), 0),
         )
-        .where(item.position_id == cabinet.position_id, item.state == "open")
+        .where(item.position_id == bindparam("position_id"), item.state == "open")
         .group_by(item.folder)
     )
-    if not cabinet.dsp_cleared:
+    if open_only:
         # Rare path (an uncleared assistant): pay for the join only here.
         query = query.join(Document, Document.id == item.document_id).where(
             Document.access_level == "open"
         )
-    rows = {
-        folder: (count, overdue, unread)
-        for folder, count, overdue, unread in await session.execute(query)
-    }
+    return query
+
+
+async def folder_counts(
+    session: AsyncSession, cabinet: Cabinet, today: dt.date
+) -> list[FolderCount]:
+    result = await session.execute(
+        _counts_statement(not cabinet.dsp_cleared),
+        {"position_id": cabinet.position_id, "today": today},
+    )
+    rows = {folder: (count, overdue, unread) for folder, count, overdue, unread in result}
     return [FolderCount(f, *map(int, rows.get(f, (0, 0, 0)))) for f in FOLDERS]
 
 
@@ -58,28 +77,21 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
         raise Invalid("malformed cursor", field="cursor") from exc
 
 
-async def queue(
-    session: AsyncSession,
-    cabinet: Cabinet,
-    folder: str,
-    limit: int,
-    cursor: str | None,
-    today: dt.date,
-) -> QueuePage:
-    if folder not in FOLDERS:
-        raise Invalid(f"unknown folder '{folder}'; one of {', '.join(FOLDERS)}", field="folder")
-    if not 1 <= limit <= 100:
-        raise Invalid("limit must be between 1 and 100", field="limit")
+@lru_cache(maxsize=4)
+def _queue_statement(after_cursor: bool, open_only: bool) -> Select[Any]:
+    """The queue query, built once per variant with bind parameters."""
     item = CabinetItem
     conditions = [
-        item.position_id == cabinet.position_id,
-        item.folder == folder,
+        item.position_id == bindparam("position_id"),
+        item.folder == bindparam("folder"),
         item.state == "open",
     ]
-    if cursor:
-        at, last_id = decode_cursor(cursor)
-        conditions.append(tuple_(item.received_at, item.id) < tuple_(at, last_id))
-    if not cabinet.dsp_cleared:
+    if after_cursor:
+        conditions.append(
+            tuple_(item.received_at, item.id)
+            < tuple_(bindparam("at", type_=UtcDateTime()), bindparam("last_id", type_=Uuid()))
+        )
+    if open_only:
         # An uncleared assistant sees no ДСП items (see folder_counts).
         conditions.append(
             exists().where(Document.id == item.document_id, Document.access_level == "open")
@@ -89,7 +101,7 @@ async def queue(
         select(item)
         .where(*conditions)
         .order_by(item.received_at.desc(), item.id.desc())
-        .limit(limit + 1)
+        .limit(bindparam("limit", type_=Integer()))
         .subquery()
     )
     pages = (
@@ -102,7 +114,7 @@ async def queue(
         .correlate(Document)
         .scalar_subquery()
     )
-    query = (
+    return (
         select(
             page.c.id,
             page.c.document_id,
@@ -127,7 +139,29 @@ async def queue(
         .outerjoin(Correspondent, Correspondent.id == Document.correspondent_id)
         .order_by(page.c.received_at.desc(), page.c.id.desc())
     )
-    rows = (await session.execute(query)).all()
+
+
+async def queue(
+    session: AsyncSession,
+    cabinet: Cabinet,
+    folder: str,
+    limit: int,
+    cursor: str | None,
+    today: dt.date,
+) -> QueuePage:
+    if folder not in FOLDERS:
+        raise Invalid(f"unknown folder '{folder}'; one of {', '.join(FOLDERS)}", field="folder")
+    if not 1 <= limit <= 100:
+        raise Invalid("limit must be between 1 and 100", field="limit")
+    params: dict[str, Any] = {
+        "position_id": cabinet.position_id,
+        "folder": folder,
+        "limit": limit + 1,
+    }
+    if cursor:
+        params["at"], params["last_id"] = decode_cursor(cursor)
+    query = _queue_statement(bool(cursor), not cabinet.dsp_cleared)
+    rows = (await session.execute(query, params)).all()
     more = len(rows) > limit
     rows = rows[:limit]
     items = [
