@@ -1,7 +1,8 @@
 // Kabinet service worker. pwa/build.py stamps BUILD and PRECACHE.
 // One strategy and one named cache per kind of resource:
 //   shell  kabinet-shell-<build>  precached app shell, cache-first; old builds deleted on activate
-//   pages  kabinet-pages          page images (immutable URLs), cache-first, bounded
+//   pages  kabinet-pages          page images, cache-first, bounded; a last page served
+//                                 `no-cache` (may gain a signature stamp) is revalidated
 //   api    kabinet-api            API GETs, network-first with a timeout, cache fallback, bounded
 // Decisions are never cached: POSTs pass through; offline ones wait in the IndexedDB outbox
 // (js/core.js), replayed here on Background Sync and by the page on start and on `online`.
@@ -66,7 +67,15 @@ async function replayAndTell() {
   if (report.stopped === "network" || report.stopped === "server") throw new Error("outbox not drained");
 }
 
-// --- push (issue: push notifications) — the hook is here, the subscription UI comes later ----
+// --- push ------------------------------------------------------------------------------------
+// Payload (backend push fan-out): {title, body, url, document_id, folder, tag}, Russian text.
+// Every push shows a notification (userVisibleOnly); a click focuses the cabinet and opens url.
+function notificationUrl(data) {
+  if (data.url) return data.url;
+  if (data.document_id) return `/#/d/${data.document_id}` + (data.folder ? `?f=${data.folder}` : "");
+  return "/";
+}
+
 self.addEventListener("push", (event) => {
   let data = {};
   try {
@@ -76,29 +85,33 @@ self.addEventListener("push", (event) => {
   }
   event.waitUntil(
     self.registration.showNotification(data.title || "Кабинет руководителя", {
-      body: data.body || "Новый документ",
-      tag: data.tag,
+      body: data.body || "Новый документ в кабинете",
+      tag: data.tag || undefined,
       lang: "ru",
+      dir: "ltr",
       icon: "/icons/icon-192.png",
       badge: "/icons/icon-192.png",
-      data: { url: data.url || (data.document_id ? `/#/d/${data.document_id}` : "/") },
+      data: { url: notificationUrl(data), document_id: data.document_id || null },
     })
   );
 });
 
 self.addEventListener("notificationclick", (event) => {
   event.notification.close();
-  const url = new URL((event.notification.data && event.notification.data.url) || "/", self.location.origin).href;
+  const url = new URL((event.notification.data && event.notification.data.url) || "/", self.location.origin);
+  // Only our own origin: a payload cannot send the person elsewhere.
+  const target = url.origin === self.location.origin ? url.href : self.location.origin + "/";
   event.waitUntil(
     (async () => {
       const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
-      for (const w of windows) {
-        if (new URL(w.url).origin === self.location.origin) {
-          await w.focus();
-          return w.navigate(url);
-        }
+      const w = windows.find((c) => new URL(c.url).origin === self.location.origin);
+      if (w) {
+        await w.focus();
+        // The page routes by hash: tell it, instead of reloading the app.
+        w.postMessage({ type: "open-url", url: target });
+        return;
       }
-      return self.clients.openWindow(url);
+      await self.clients.openWindow(target);
     })()
   );
 });
@@ -164,10 +177,18 @@ async function trim(cacheName, maxEntries) {
   for (let i = 0; i < keys.length - maxEntries; i++) await cache.delete(keys[i]);
 }
 
+// Page images are immutable, except the last page of a document still on its route: it may
+// gain a signature stamp, so the server serves it `no-cache` (same URL, new ETag once signed).
+// Such a copy is revalidated with If-None-Match whenever there is a connection (a 304 costs
+// nothing); offline, or when the server is slow, the copy is shown.
+const mayChange = (res) => /no-cache/.test(res.headers.get("Cache-Control") || "");
+const REVALIDATE_TIMEOUT_MS = 3000;
+
 async function pageImage(req) {
   const cache = await caches.open(PAGES);
   const hit = await cache.match(req.url);
-  if (hit) return hit;
+  if (hit && !mayChange(hit)) return hit;
+  if (hit) return revalidatePage(req, hit, cache);
   try {
     const res = await fetchWithToken(req);
     if (res.ok) {
@@ -179,6 +200,27 @@ async function pageImage(req) {
     // Offline and this width was never fetched: any cached width of the same page will do.
     const any = await cache.match(req.url, { ignoreSearch: true });
     return any || offlineResponse("image");
+  }
+}
+
+async function revalidatePage(req, hit, cache) {
+  const etag = hit.headers.get("ETag");
+  const headers = new Headers(req.headers);
+  if (etag) headers.set("If-None-Match", etag);
+  const network = (async () => {
+    const res = await fetchWithToken(new Request(req.url, { headers }));
+    if (res.status === 304) return hit;
+    if (res.ok) await cache.put(req.url, res.clone());
+    return res.ok ? res : hit;
+  })();
+  const timeout = new Promise((resolve) => setTimeout(() => resolve(null), REVALIDATE_TIMEOUT_MS));
+  try {
+    const first = await Promise.race([network, timeout]);
+    if (first) return first;
+    network.catch(() => {}); // may still land and refresh the copy
+    return hit;
+  } catch {
+    return hit;
   }
 }
 
@@ -198,7 +240,9 @@ async function apiNetworkFirst(req) {
     }
     return res;
   })();
-  const timeout = new Promise((resolve) => setTimeout(() => resolve("timeout"), NETWORK_TIMEOUT_MS));
+  // The offline prefetch (X-Kabinet-Sync) waits for the network: a slow answer is not offline.
+  const wait = req.headers.has("X-Kabinet-Sync") ? 120000 : NETWORK_TIMEOUT_MS;
+  const timeout = new Promise((resolve) => setTimeout(() => resolve("timeout"), wait));
   try {
     const first = await Promise.race([network, timeout]);
     if (first !== "timeout") return first;

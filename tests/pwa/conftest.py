@@ -181,8 +181,16 @@ def context(browser: Any, server: Server) -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(context: Any) -> Any:
-    return context.new_page()
+def page(context: Any) -> Iterator[Any]:
+    page = context.new_page()
+    # The browser's console and the worker's, printed after the test: pytest shows captured
+    # output only for a failed test, which is where they are needed.
+    lines: list[str] = []
+    context.on("console", lambda m: lines.append(f"console {m.type}: {m.text}"))
+    page.on("pageerror", lambda e: lines.append(f"pageerror: {e}"))
+    context.on("weberror", lambda e: lines.append(f"weberror: {e.error}"))
+    yield page
+    print("\n".join(lines[-200:]))
 
 
 def screenshot(page: Any, name: str) -> None:

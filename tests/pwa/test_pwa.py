@@ -113,8 +113,14 @@ def _pdf(tag: str) -> bytes:
     return letter_pdf("Тест", "проект", "01.12.2026", "Кому", f"Проект {tag}", ["Текст."], "Я", 1)
 
 
-def routed_draft(server: Server, approver: str = "governor", author: str = "lawyer") -> str:
-    """A draft by `author` on a started route whose only stage is `approver`'s visa."""
+def routed_draft(
+    server: Server,
+    approver: str = "governor",
+    author: str = "lawyer",
+    signatories: tuple[str, ...] | None = None,
+) -> str:
+    """A draft by `author` on a started route whose only stage is `approver`'s visa, signed
+    by `signatories` (the author by default)."""
     card = {
         "position_id": server.own_position(author),
         "kind": "outgoing",
@@ -133,7 +139,7 @@ def routed_draft(server: Server, approver: str = "governor", author: str = "lawy
     doc_id = str(r.json()["id"])
     route = {
         "stages": [{"approvers": [server.own_position(approver)], "deadline_days": 3}],
-        "signatories": [server.own_position(author)],
+        "signatories": [server.own_position(login) for login in (signatories or (author,))],
         "journal_id": _journal_id(server),
     }
     h = server.headers(author)

@@ -5,6 +5,7 @@ document row exists."""
 from __future__ import annotations
 
 import mimetypes
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,11 @@ IMAGE_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/tiff": "TIFF"}
 ACCEPTED = (PDF, *IMAGE_TYPES)
 # A page taller than this many widths is not a document page; rendering it would be a bomb.
 MAX_ASPECT = 20
+# PDFium is not thread-safe: no two PDFium calls may run at once in a process, not even on
+# different documents ("would crash or corrupt the process", pypdfium2 docs). Page renders run
+# in worker threads (two at a time) and uploads inspect PDFs too, so every PDFium use holds
+# this lock; the WebP encoding and resizing after it run in parallel.
+PDFIUM_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -75,19 +81,24 @@ def inspect_file(
 
 
 def _pdf_pages(path: Path, filename: str) -> int:
-    try:
-        pdf = pdfium.PdfDocument(str(path))
-    except pdfium.PdfiumError as exc:
-        raise Invalid(f"file '{filename}' is a broken PDF: {exc}") from exc
-    try:
-        count = len(pdf)
-        for i in range(min(count, 3)):
-            w, h = pdf[i].get_size()
-            if w <= 0 or h <= 0 or max(w / h, h / w) > MAX_ASPECT:
-                raise Invalid(f"file '{filename}': page {i + 1} has an unusable size")
-        return count
-    finally:
-        pdf.close()
+    with PDFIUM_LOCK:
+        try:
+            pdf = pdfium.PdfDocument(str(path))
+        except pdfium.PdfiumError as exc:
+            raise Invalid(f"file '{filename}' is a broken PDF: {exc}") from exc
+        try:
+            count = len(pdf)
+            for i in range(min(count, 3)):
+                page = pdf[i]
+                try:
+                    w, h = page.get_size()
+                finally:
+                    page.close()
+                if w <= 0 or h <= 0 or max(w / h, h / w) > MAX_ASPECT:
+                    raise Invalid(f"file '{filename}': page {i + 1} has an unusable size")
+            return count
+        finally:
+            pdf.close()
 
 
 def _image_pages(path: Path, filename: str, max_pixels: int) -> int:

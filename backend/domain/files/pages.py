@@ -12,7 +12,7 @@ from pathlib import Path
 import pypdfium2 as pdfium
 from PIL import Image, ImageSequence
 
-from backend.domain.files.formats import PDF
+from backend.domain.files.formats import PDF, PDFIUM_LOCK
 from backend.errors import NotFound
 
 WEBP_QUALITY = 80
@@ -63,20 +63,28 @@ class PageCache:
 
 def render_page(source: Path, mime: str, page: int, width: int) -> Image.Image:
     if mime == PDF:
-        pdf = pdfium.PdfDocument(str(source))
-        try:
-            if not 1 <= page <= len(pdf):
-                raise NotFound(f"no page {page}")
-            pdf_page = pdf[page - 1]
-            page_width, _ = pdf_page.get_size()
-            bitmap = pdf_page.render(scale=width / page_width, may_draw_forms=True)
-            image: Image.Image = bitmap.to_pil().convert("RGB")
-            if image.width != width:  # PDFium rounds the scaled size; the URL promises a width
-                height = max(1, round(image.height * width / image.width))
-                image = image.resize((width, height), Image.Resampling.LANCZOS)
-            return image
-        finally:
-            pdf.close()
+        with PDFIUM_LOCK:  # PDFium is not thread-safe (see formats.PDFIUM_LOCK)
+            pdf = pdfium.PdfDocument(str(source))
+            try:
+                if not 1 <= page <= len(pdf):
+                    raise NotFound(f"no page {page}")
+                pdf_page = pdf[page - 1]
+                try:
+                    page_width, _ = pdf_page.get_size()
+                    bitmap = pdf_page.render(scale=width / page_width, may_draw_forms=True)
+                    try:
+                        # convert() copies out of PDFium's buffer before the bitmap is freed.
+                        image: Image.Image = bitmap.to_pil().convert("RGB")
+                    finally:
+                        bitmap.close()
+                finally:
+                    pdf_page.close()
+            finally:
+                pdf.close()
+        if image.width != width:  # PDFium rounds the scaled size; the URL promises a width
+            height = max(1, round(image.height * width / image.width))
+            image = image.resize((width, height), Image.Resampling.LANCZOS)
+        return image
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(source) as img:

@@ -53,14 +53,35 @@ function deviceName() {
 }
 
 // GET JSON. `meta.fromCache` tells whether the service worker answered from its copy.
-export async function get(path, meta = {}) {
+export async function get(path, meta = {}, { sync = false } = {}) {
   const before = core.auth.access;
-  const res = await core.authFetch(API + path, { method: "GET" });
+  // `sync`: the offline prefetch. The worker then waits for the network as long as it takes
+  // (a slow server is not "offline") and answers from its copy only when there is no network.
+  const headers = sync ? { "X-Kabinet-Sync": "1" } : undefined;
+  const res = await core.authFetch(API + path, { method: "GET", headers });
   if (core.auth.access !== before) shareToken();
   meta.fromCache = res.headers.get("X-Kabinet-From-Cache") === "1";
   meta.cachedAt = res.headers.get("X-Kabinet-Cached-At");
   if (!res.ok) throw new HttpError(res.status, await core.problemOf(res));
   return res.json();
+}
+
+// A direct request (no outbox): signing and push registration are online-only. Throws
+// NetworkError without a connection, HttpError when the server refuses.
+export async function send(method, path, body, { idempotencyKey } = {}) {
+  const headers = {};
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (idempotencyKey) headers["Idempotency-Key"] = idempotencyKey;
+  const before = core.auth.access;
+  const res = await core.authFetch(API + path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    cache: "no-store",
+  });
+  if (core.auth.access !== before) shareToken();
+  if (!res.ok) throw new HttpError(res.status, await core.problemOf(res));
+  return res.status === 204 ? null : res.json();
 }
 
 // A decision: written to the outbox first, then the outbox is replayed at once if the

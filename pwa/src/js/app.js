@@ -1,7 +1,7 @@
 // Boot, login, the cabinet switcher, the router and the service-worker lifecycle.
 import { AuthError, HttpError, NetworkError, core, get, login, logout, shareToken } from "./api.js";
 import { renderDocument } from "./document.js";
-import { setupPush } from "./push.js";
+import { setupPush, unsubscribe } from "./push.js";
 import { on, state } from "./state.js";
 import { refreshSyncUI, replayNow, showOfflineStatus, syncCabinet } from "./sync.js";
 import { ROLE, clear, h, toast } from "./ui.js";
@@ -13,24 +13,45 @@ const $ = (id) => document.getElementById(id);
 async function registerWorker() {
   if (!("serviceWorker" in navigator)) return;
   try {
-    const reg = await navigator.serviceWorker.register("/sw.js", { scope: "/" });
     const offerUpdate = (worker) => {
       const bar = $("update");
       bar.hidden = false;
       bar.querySelector("button").onclick = () => worker.postMessage({ type: "skip-waiting" });
     };
-    if (reg.waiting && navigator.serviceWorker.controller) offerUpdate(reg.waiting);
-    reg.addEventListener("updatefound", () => {
-      const w = reg.installing;
-      w.addEventListener("statechange", () => {
-        if (w.state === "installed" && navigator.serviceWorker.controller) offerUpdate(w);
-      });
-    });
+    let failures = 0;
+    const watched = new WeakSet();
+    const install = async () => {
+      const reg = await navigator.serviceWorker.register("/sw.js", { scope: "/" });
+      const watch = (w) => {
+        if (!w || watched.has(w)) return;
+        watched.add(w);
+        w.addEventListener("statechange", () => {
+          if (w.state === "installed" && navigator.serviceWorker.controller) offerUpdate(w);
+          // The first install failed (a shell file could not be fetched: the server was
+          // restarting, say): the registration is gone with it. Try again shortly, or this
+          // page would stay without offline reading until the next visit.
+          if (w.state === "redundant" && !reg.active && !navigator.serviceWorker.controller && failures < 5) {
+            failures++;
+            console.warn("service worker install failed; retrying");
+            setTimeout(() => install().catch((err) => console.warn("service worker not registered", err)), 2000 * failures);
+          }
+        });
+      };
+      // The first install may already be under way when register() resolves.
+      watch(reg.installing);
+      reg.addEventListener("updatefound", () => watch(reg.installing));
+      if (reg.waiting && navigator.serviceWorker.controller) offerUpdate(reg.waiting);
+    };
+    await install();
     let reloading = false;
     let hadController = Boolean(navigator.serviceWorker.controller);
     navigator.serviceWorker.addEventListener("controllerchange", () => {
+      const first = !state.swControlled;
       state.swControlled = true;
       shareToken();
+      // A prefetch that ran before the worker took control could not cache page images:
+      // run it again now that it can.
+      if (first && state.me) syncCabinet();
       // The first claim is not an update; a later change is the person's "Обновить".
       if (hadController && !reloading) {
         reloading = true;
@@ -39,6 +60,11 @@ async function registerWorker() {
       hadController = true;
     });
     navigator.serviceWorker.addEventListener("message", (e) => {
+      if (e.data && e.data.type === "open-url") {
+        const url = new URL(e.data.url, location.origin);
+        if (url.origin === location.origin) location.hash = url.hash;
+        return;
+      }
       if (e.data && e.data.type === "outbox-replayed") {
         refreshSyncUI();
         if (e.data.sent) toast(`Отправлено решений: ${e.data.sent}`);
@@ -149,7 +175,7 @@ async function start() {
   state.swControlled = await workerControls();
   shareToken();
   syncCabinet();
-  setupPush(); // push subscription comes with its own issue; this is the hook
+  setupPush(); // offers a consent button; asks for permission only from that tap
 }
 
 function renderHeader() {
@@ -171,6 +197,7 @@ function renderHeader() {
   };
   $("user").textContent = state.me.user.full_name;
   $("logout").onclick = async () => {
+    await unsubscribe(); // needs the tokens, so before logout() forgets them
     await logout();
     state.me = null;
     state.cabinet = null;
@@ -223,6 +250,10 @@ on("outbox-sent", () => {
   syncCabinet();
 });
 on("decision-queued", () => route());
+on("signed", () => {
+  route();
+  syncCabinet();
+});
 
 async function boot() {
   online();

@@ -21,7 +21,8 @@
       const req = indexedDB.open(DB_NAME, DB_VERSION);
       req.onupgradeneeded = () => {
         const db = req.result;
-        // kv: refresh token, me, current cabinet, last sync per cabinet, positions seen.
+        // kv: refresh token, me, current cabinet, last sync per cabinet, positions seen, and
+        // this device's signing keys ("device-key:<user id>", see `keys` below).
         if (!db.objectStoreNames.contains("kv")) db.createObjectStore("kv");
         // outbox: decisions waiting to be sent, in insertion order (autoIncrement id).
         if (!db.objectStoreNames.contains("outbox")) {
@@ -76,6 +77,18 @@
     del: (id) => tx("outbox", "readwrite", (s) => s.delete(id)),
   };
 
+  // This device's signing key per user: {key_id, privateKey (CryptoKey, non-extractable),
+  // publicKey, certificate_pem}. IndexedDB keeps the CryptoKey by structured clone; its bytes
+  // never leave the browser. Kept on logout (enrolment is once per device; the server can
+  // revoke), so these live in `kv` under their own prefix, which clearAll() leaves alone —
+  // no schema version change, which would lock out a worker of the previous build.
+  const DEVICE_KEY = "device-key:";
+  const keys = {
+    get: (userId) => kv.get(DEVICE_KEY + userId),
+    set: (userId, value) => kv.set(DEVICE_KEY + userId, value),
+    del: (userId) => kv.del(DEVICE_KEY + userId),
+  };
+
   const problems = {
     all: () => tx("problems", "readonly", (s) => s.getAll()),
     put: (entry) => tx("problems", "readwrite", (s) => s.put(entry)),
@@ -103,7 +116,12 @@
     const db = await openDb();
     return new Promise((resolve, reject) => {
       const t = db.transaction(["kv", "outbox", "problems"], "readwrite");
-      for (const name of ["kv", "outbox", "problems"]) t.objectStore(name).clear();
+      for (const name of ["outbox", "problems"]) t.objectStore(name).clear();
+      const store = t.objectStore("kv");
+      const all = store.getAllKeys();
+      all.onsuccess = () => {
+        for (const key of all.result) if (!String(key).startsWith(DEVICE_KEY)) store.delete(key);
+      };
       t.oncomplete = () => resolve();
       t.onerror = () => reject(t.error);
     });
@@ -270,6 +288,7 @@
     kv,
     outbox,
     problems,
+    keys,
     clearAll,
     auth,
     setAccess,

@@ -1,7 +1,7 @@
 // The document: page images (swipe between pages, zoom), requisites, files, route with
 // visas and remarks, the resolutions tree, history, and the action bar for the folder.
 import { get } from "./api.js";
-import { mainFile, pageUrl, WIDTHS } from "./prefetch.js";
+import { mainFile, pageSrc, WIDTHS } from "./prefetch.js";
 import { rememberPositions } from "./positions.js";
 import { openIssueSheet, openRejectDraftSheet, openResolutionSheet, openSignSheet, openVisaSheet } from "./sheets.js";
 import { can, pid, state } from "./state.js";
@@ -79,8 +79,8 @@ function showFile(viewer, card, file) {
     const img = h("img", {
       "data-page": n,
       alt: `Страница ${n} из ${file.pages}`,
-      src: pageUrl(card.id, file.id, n, 1024),
-      srcset: WIDTHS.map((w) => `${pageUrl(card.id, file.id, n, w)} ${w}w`).join(", "),
+      src: pageSrc(card, file, n, 1024),
+      srcset: WIDTHS.map((w) => `${pageSrc(card, file, n, w)} ${w}w`).join(", "),
       sizes: "(orientation: landscape) and (min-width: 900px) 62vw, 100vw",
       loading: n <= 2 ? "eager" : "lazy",
       decoding: "async",
@@ -153,7 +153,23 @@ function renderInfo(info, card, viewer) {
   if (card.route) info.append(section("Согласование", routeView(card.route)));
   if ((card.resolutions || []).length) info.append(section("Резолюции", resolutionsTree(card.resolutions, card)));
   if ((card.signatures || []).length)
-    info.append(section("Подписи", h("ul", { class: "plain" }, card.signatures.map((s) => h("li", {}, `${s.signer || s.position || "подпись"} · ${fmtDateTime(s.signed_at || s.at)}`)))));
+    info.append(
+      section(
+        "Подписи",
+        h(
+          "ul",
+          { class: "plain signatures", "data-testid": "signatures" },
+          card.signatures.map((s) =>
+            h(
+              "li",
+              { "data-signature-id": s.id },
+              h("span", {}, s.signer || "подпись"),
+              h("span", { class: "muted" }, ` · ${fmtDateTime(s.signing_time || s.signed_at)}` + (s.actor_role && s.actor_role !== "own" ? ` (${s.actor_role})` : ""))
+            )
+          )
+        )
+      )
+    );
   info.append(
     section(
       "История",
@@ -204,7 +220,7 @@ function routeView(route) {
       )
     ),
     (route.signatories || []).length
-      ? h("li", {}, h("strong", {}, "Подписание"), h("ul", { class: "plain" }, route.signatories.map((s) => h("li", {}, `${s.title || s.position_id} — ${s.signed_at ? "подписано" : "ожидается"}`))))
+      ? h("li", {}, h("strong", {}, "Подписание"), h("ul", { class: "plain" }, route.signatories.map((s) => h("li", { "data-signatory-state": s.state }, `${s.title || s.position_id} — ${s.state === "signed" || s.signed_at ? "подписано" : "ожидается"}`))))
       : null
   );
 }
@@ -263,7 +279,13 @@ function renderActions(bar, card, folder, file) {
       h("button", { class: "btn reject", type: "button", "data-action": "visa-reject", onclick: () => openVisaSheet(card, file, "rejected") }, "Не согласовать")
     );
   }
+  const mySignature = ((card.route && card.route.signatories) || []).find((sg) => sg.position_id === pid());
+  if (folder === "sign" && can("sign") && file && mySignature && mySignature.state === "signed") {
+    clear(bar, h("p", { class: "muted", role: "status", "data-signed": "" }, "Документ подписан вами."));
+    return;
+  }
   if (folder === "sign" && can("sign") && file) {
+    if (!navigator.onLine) buttons.push(h("p", { class: "muted offline-sign", role: "status" }, "Подписание — только при связи с сервером."));
     buttons.push(h("button", { class: "btn approve", type: "button", "data-action": "sign", onclick: () => openSignSheet(card, file) }, "Подписать"));
   }
   if (["resolve", "execute", "control", "info"].includes(folder) || folder === "drafts") {

@@ -1,17 +1,21 @@
 // Action sheets: visa, resolution, issuing or rejecting a draft resolution, signing.
 // Every decision goes to the outbox with its Idempotency-Key and the file sha256 the person
 // saw; sync.js sends it now if there is a connection, or later.
-import { decide } from "./api.js";
+import { decide, get } from "./api.js";
+import { mainFile } from "./prefetch.js";
 import { searchPositions } from "./positions.js";
+import { OfflineError, signBatch, signDocument, signingErrorText, signingSupported, storedKey } from "./signing.js";
 import { afterDecision } from "./sync.js";
-import { can, pid } from "./state.js";
+import { can, emit, pid } from "./state.js";
 import { DECISION, addWorkingDays, clear, fmtDate, h, plural, toast, workingDaysUntil } from "./ui.js";
 
 function sheet() {
   return document.getElementById("sheet");
 }
 
-function openSheet(title, body, { confirmText = "Подтвердить", onConfirm, confirmClass = "primary" }) {
+const OFFLINE_DECISION = "Нет связи: решение сохранится на устройстве и будет отправлено, когда связь появится.";
+
+function openSheet(title, body, { confirmText = "Подтвердить", onConfirm, confirmClass = "primary", offlineNote = OFFLINE_DECISION }) {
   const dlg = sheet();
   const error = h("p", { class: "form-error", role: "alert", hidden: true });
   const confirm = h("button", { class: `btn ${confirmClass}`, type: "submit", "data-action": "confirm" }, confirmText);
@@ -20,7 +24,7 @@ function openSheet(title, body, { confirmText = "Подтвердить", onConf
     { method: "dialog", class: "sheet-form" },
     h("h2", { id: "sheet-title" }, title),
     body,
-    navigator.onLine ? null : h("p", { class: "offline-note" }, "Нет связи: решение сохранится на устройстве и будет отправлено, когда связь появится."),
+    navigator.onLine || !offlineNote ? null : h("p", { class: "offline-note", role: "status" }, offlineNote),
     error,
     h("div", { class: "sheet-buttons" }, h("button", { class: "btn secondary", type: "button", value: "cancel", onclick: () => dlg.close() }, "Отмена"), confirm)
   );
@@ -29,8 +33,8 @@ function openSheet(title, body, { confirmText = "Подтвердить", onConf
     error.hidden = true;
     confirm.disabled = true;
     try {
-      await onConfirm();
-      dlg.close();
+      // onConfirm may return false to keep the sheet open (to show an outcome).
+      if ((await onConfirm()) !== false) dlg.close();
     } catch (err) {
       clear(error, err.message || String(err));
       error.hidden = false;
@@ -47,8 +51,8 @@ function openSheet(title, body, { confirmText = "Подтвердить", onConf
 
 const shortSha = (sha) => (sha ? sha.slice(0, 8) : "");
 
-function versionNote(file) {
-  return h("p", { class: "muted" }, `Решение по файлу «${file.name}», версия ${file.version} (${shortSha(file.sha256)}…)`);
+function versionNote(file, what = "Решение по файлу") {
+  return h("p", { class: "muted" }, `${what} «${file.name}», версия ${file.version} (${shortSha(file.sha256)}…)`);
 }
 
 async function submit(entry, doneText) {
@@ -295,25 +299,93 @@ export function openRejectDraftSheet(card, resolution) {
 }
 
 // Signing needs the server's sign request (the signed attributes to be signed), so it is
-// online-only. The device-key flow (WebCrypto P-256 key in IndexedDB) lands with the
-// signing issue; this sheet is where it plugs in (see signWithDeviceKey in a later change).
-export function openSignSheet(card, file) {
+// online-only: offline the sheet says so and nothing is queued. The key is this device's
+// WebCrypto key (js/signing.js), made and certified on the first signature.
+const SIGN_OFFLINE = new OfflineError().message;
+
+async function keyNote() {
+  if (!signingSupported()) return h("p", { class: "form-error" }, "Этот браузер не умеет подписывать (нет WebCrypto или IndexedDB).");
+  const key = await storedKey().catch(() => null);
+  return h(
+    "p",
+    { class: "muted" },
+    key
+      ? "Подпись ключом этого устройства: усиленная неквалифицированная электронная подпись."
+      : "На этом устройстве ещё нет ключа подписи: он будет создан при подписании. Закрытый ключ не покидает устройство."
+  );
+}
+
+export async function openSignSheet(card, file) {
   openSheet(
     "Подписание",
-    [
-      h("p", { class: "sheet-doc" }, card.title),
-      versionNote(file),
-      h(
-        "p",
-        { class: "offline-note" },
-        navigator.onLine
-          ? "Подписание электронной подписью на этом устройстве подключается отдельно (ключ устройства). Пока подпишите документ на рабочем месте."
-          : "Подписание возможно только при связи с сервером: сервер готовит подписываемые данные."
-      ),
-    ],
+    [h("p", { class: "sheet-doc" }, card.title), versionNote(file, "Подписывается файл"), await keyNote()],
     {
-      confirmText: "Понятно",
-      onConfirm: async () => {},
+      confirmText: "Подписать",
+      confirmClass: "approve",
+      offlineNote: SIGN_OFFLINE,
+      onConfirm: async () => {
+        let out;
+        try {
+          out = await signDocument(card, file);
+        } catch (err) {
+          throw new Error(signingErrorText(err));
+        }
+        toast(out.document_state === "registered" ? `Документ подписан и зарегистрирован: № ${out.reg_number}` : "Документ подписан");
+        emit("signed", { documents: [card.id] });
+      },
+    }
+  );
+}
+
+// Batch signing from the `sign` folder: the chosen documents, one confirmation, then the
+// outcome of each one shown in the same sheet.
+export async function openBatchSignSheet(chosen) {
+  const list = h("ul", { class: "batch-list", "aria-label": "Документы на подпись" }, chosen.map((c) => h("li", { "data-batch-document-id": c.document_id }, c.title)));
+  let finished = false;
+  openSheet(
+    `Подписать ${chosen.length} ${plural(chosen.length, "документ", "документа", "документов")}`,
+    [list, await keyNote()],
+    {
+      confirmText: "Подписать все",
+      confirmClass: "approve",
+      offlineNote: SIGN_OFFLINE,
+      onConfirm: async () => {
+        if (finished) return;
+        let results;
+        try {
+          // The version each one is signed in: the current main file of its card.
+          const items = [];
+          for (const c of chosen) {
+            const card = await get(`/documents/${c.document_id}`);
+            const file = mainFile(card);
+            if (file) items.push({ document_id: card.id, file_sha256: file.sha256, title: card.title });
+          }
+          results = await signBatch(items);
+        } catch (err) {
+          throw new Error(signingErrorText(err));
+        }
+        clear(
+          list,
+          results.map((r) =>
+            h(
+              "li",
+              { "data-batch-document-id": r.document_id, "data-batch-status": r.ok ? "signed" : "failed", class: r.ok ? "ok" : "failed" },
+              h("strong", {}, r.ok ? "Подписан" : "Не подписан"),
+              " — ",
+              r.title || "",
+              r.ok ? null : h("span", { class: "muted" }, ` (${signingErrorText(r.error)})`)
+            )
+          )
+        );
+        const signed = results.filter((r) => r.ok).length;
+        toast(`Подписано: ${signed} из ${results.length}`, signed === results.length ? "info" : "error");
+        emit("signed", { documents: results.filter((r) => r.ok).map((r) => r.document_id) });
+        finished = true;
+        // Keep the sheet open with the outcome; the next tap closes it.
+        const confirm = document.querySelector("#sheet [data-action=confirm]");
+        if (confirm) confirm.textContent = "Готово";
+        return false;
+      },
     }
   );
 }

@@ -5,7 +5,7 @@
 import { AuthError, core, shareToken } from "./api.js";
 import { prefetchCabinet } from "./prefetch.js";
 import { emit, pid, state } from "./state.js";
-import { DECISION, clear, fmtSince, h, toast } from "./ui.js";
+import { DECISION, clear, fmtSince, h, plural, toast } from "./ui.js";
 
 const KIND_TEXT = {
   visa: "Виза",
@@ -122,25 +122,45 @@ export async function showOfflineStatus() {
   if (rec && rec.ready) el.setAttribute("data-offline-ready", "");
   else el.removeAttribute("data-offline-ready");
   const net = navigator.onLine ? "" : "Нет связи · ";
-  el.textContent = net + (rec && rec.ready ? "Доступно без связи · " : "") + fmtSince(rec && rec.at);
+  const missing = rec && rec.ready && rec.missing ? `без ${rec.missing} ${plural(rec.missing, "страницы", "страниц", "страниц")} · ` : "";
+  el.textContent = net + (rec && rec.ready ? "Доступно без связи · " : "") + missing + fmtSince(rec && rec.at);
 }
 
-let syncing = false;
-export async function syncCabinet() {
-  if (!navigator.onLine || !pid() || syncing) return;
-  syncing = true;
-  const el = document.getElementById("offline");
-  const forPid = pid();
-  try {
-    await prefetchCabinet(forPid, (done, total) => {
-      if (el && pid() === forPid) el.textContent = `Сохраняю для работы без связи: ${done} из ${total}`;
-    });
-  } catch (err) {
-    console.warn("prefetch stopped", err);
-  } finally {
-    syncing = false;
-    await showOfflineStatus();
+const RETRY_MS = 20000;
+let syncing = null;
+let again = false;
+let retry = null;
+
+// Fetch the current cabinet ahead. One at a time; a call while one runs makes it run once
+// more afterwards (the worker took control, the cabinet changed). A failed or incomplete run
+// is tried again in 20 s while there is a connection.
+export function syncCabinet() {
+  if (!navigator.onLine || !pid()) return Promise.resolve();
+  if (syncing) {
+    again = true;
+    return syncing;
   }
-  // The person switched cabinets while the previous one was being fetched.
-  if (pid() && pid() !== forPid) await syncCabinet();
+  clearTimeout(retry);
+  syncing = (async () => {
+    const el = document.getElementById("offline");
+    const forPid = pid();
+    let ok = false;
+    try {
+      const rec = await prefetchCabinet(forPid, (done, total) => {
+        if (el && pid() === forPid) el.textContent = `Сохраняю для работы без связи: ${done} из ${total}`;
+      });
+      ok = rec.ready && !rec.missing;
+    } catch (err) {
+      console.warn("prefetch stopped", err);
+    } finally {
+      syncing = null;
+      await showOfflineStatus();
+    }
+    if (again || (pid() && pid() !== forPid)) {
+      again = false;
+      return syncCabinet();
+    }
+    if (!ok) retry = setTimeout(() => syncCabinet(), RETRY_MS);
+  })();
+  return syncing;
 }

@@ -1,7 +1,8 @@
 // The cabinet home (folder tiles) and a folder's queue with keyset "load more".
 import { get, HttpError } from "./api.js";
 import { queuePath } from "./prefetch.js";
-import { state, pid } from "./state.js";
+import { openBatchSignSheet } from "./sheets.js";
+import { can, state, pid } from "./state.js";
 import {
   ACTION,
   FOLDERS,
@@ -83,6 +84,20 @@ export async function renderQueue(root, folder) {
   const head = viewHeading(title, h("a", { class: "btn ghost back", href: "#/" }, "← Папки"));
   clear(root, head, h("p", { class: "muted" }, "Загрузка…"));
   let cursor = null;
+  // The sign folder: choose several documents and sign them with one confirmation.
+  const selectable = folder === "sign" && can("sign");
+  const selected = new Map();
+  const batch = h("button", { class: "btn approve", type: "button", "data-action": "sign-batch", disabled: true }, "Подписать выбранные");
+  const batchBar = selectable
+    ? h("div", { class: "batch-bar row" }, batch, h("span", { class: "muted" }, navigator.onLine ? "Отметьте документы и подпишите их одним подтверждением." : "Подписание — только при связи с сервером."))
+    : null;
+  const onSelect = (item, checked) => {
+    if (checked) selected.set(item.document_id, { document_id: item.document_id, title: item.title });
+    else selected.delete(item.document_id);
+    batch.disabled = !selected.size;
+    batch.textContent = selected.size ? `Подписать выбранные (${selected.size})` : "Подписать выбранные";
+  };
+  batch.addEventListener("click", () => openBatchSignSheet([...selected.values()]));
   // One row per document: a document can hold several items in a folder (two draft
   // resolutions, say); the row counts them.
   const rows = new Map();
@@ -91,7 +106,7 @@ export async function renderQueue(root, folder) {
     more.disabled = true;
     try {
       const page = await get(queuePath(pid(), folder, cursor), meta);
-      if (!list.isConnected) clear(root, head, staleNote(meta), list, more);
+      if (!list.isConnected) clear(root, head, staleNote(meta), batchBar, list, more);
       for (const item of page.items) {
         const seen = rows.get(item.document_id);
         if (seen) {
@@ -100,7 +115,7 @@ export async function renderQueue(root, folder) {
           badge.textContent = `${seen.n} ${plural(seen.n, "позиция", "позиции", "позиций")}`;
           continue;
         }
-        const el = queueItem(item, folder);
+        const el = queueItem(item, folder, selectable ? onSelect : null);
         rows.set(item.document_id, { el, n: 1 });
         list.append(el);
       }
@@ -118,12 +133,24 @@ export async function renderQueue(root, folder) {
   await load();
 }
 
-function queueItem(item, folder) {
+function queueItem(item, folder, onSelect) {
   const pending = state.pendingDocs.has(item.document_id);
   const who = item.correspondent || item.author || "";
   return h(
     "li",
-    {},
+    { class: onSelect ? "selectable" : null },
+    onSelect
+      ? h(
+          "label",
+          { class: "select" },
+          h("input", {
+            type: "checkbox",
+            "data-select": item.document_id,
+            "aria-label": `Выбрать для подписи: ${item.title}`,
+            onchange: (e) => onSelect(item, e.target.checked),
+          })
+        )
+      : null,
     h(
       "a",
       {
