@@ -24,6 +24,7 @@ from backend.domain.files.pages import PageCache
 from backend.domain.files.storage import BlobStore
 from backend.domain.notifications.controllers import PushController
 from backend.domain.ops.controllers import OpsController
+from backend.domain.orgs.controllers import PositionController
 from backend.domain.resolutions.controllers import AssignmentController, ResolutionController
 from backend.domain.routes.controllers import RouteController
 from backend.domain.signing.context import build_signing_context
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         CabinetController,
         DocumentController,
         PushController,
+        PositionController,
         RouteController,
         ResolutionController,
         AssignmentController,

@@ -24,6 +24,12 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
+    # SQLite's lower() folds ASCII only; searches in Russian need Unicode case folding.
+    dbapi_conn.create_function("kb_lower", 1, _lower, deterministic=True)
+
+
+def _lower(value: str | None) -> str | None:
+    return value.lower() if value is not None else None
 
 
 def make_engine(settings: Settings) -> AsyncEngine:
