@@ -7,7 +7,7 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from backend.db.models import AuditEvent, Journal, Position
 from tests.backend.conftest import Env
@@ -346,3 +346,45 @@ async def test_cancel_cascades_to_child_resolutions(env: Env) -> None:
     assert len(events) == 3
     # The minister hears that his resolution was cancelled from above.
     assert await env.own_position("minister.digital") in events[1]["positions"]
+
+
+async def test_dsp_resolution_refuses_an_uncleared_controller(env: Env) -> None:
+    minister = await env.own_position("minister.digital")
+    async with env.engine.connect() as conn:
+        journal = (
+            await conn.execute(
+                text(
+                    "SELECT j.id FROM journals j JOIN positions p"
+                    " ON p.organization_id = j.organization_id"
+                    " JOIN position_holders h ON h.position_id = p.id"
+                    " JOIN users u ON u.id = h.user_id"
+                    " WHERE u.login = 'clerk' AND j.kind = 'incoming'"
+                )
+            )
+        ).scalar_one()
+    card = {
+        "position_id": await env.own_position("clerk"),
+        "kind": "incoming",
+        "title": "Письмо (ДСП)",
+        "access_level": "dsp",
+        "addressees": [{"position_id": minister, "mode": "resolve"}],
+        "journal_id": str(uuid.UUID(str(journal))),
+    }
+    r = await env.client.post(
+        "/api/v1/documents", data={"card": json.dumps(card)}, headers=await env.login("clerk")
+    )
+    assert r.status_code == 201, r.text
+    body = {
+        "position_id": minister,
+        "text": "Подготовить ответ",
+        "on_control": True,
+        "controller_id": await env.own_position("executor"),
+        "executors": [{"position_id": await env.own_position("lawyer"), "responsible": True}],
+    }
+    res = await env.client.post(
+        f"/api/v1/documents/{r.json()['id']}/resolutions",
+        json=body,
+        headers=await env.login("minister.digital"),
+    )
+    assert res.status_code == 422, res.text
+    assert "ДСП" in res.json()["detail"]

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import uuid
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from backend.db.engine import make_sessionmaker
 from backend.db.models import Approval, AuditEvent
 from backend.domain.routes.services import complete_signatory_step
+from tests.backend import workflow
 from tests.backend.conftest import Env
 from tests.backend.workflow import (
     card,
@@ -269,3 +272,63 @@ async def test_signatories_in_order_then_registration_and_delivery(env: Env) -> 
         await env.own_position("minister.digital")
     ]
     assert await open_items(env, str(doc_id), "sign") == []
+
+
+async def _dsp_draft(env: Env) -> dict[str, Any]:
+    card = {
+        "position_id": await env.own_position("lawyer"),
+        "kind": "internal",
+        "title": "Служебная записка (ДСП)",
+        "access_level": "dsp",
+    }
+    r = await env.client.post(
+        "/api/v1/documents",
+        headers=await env.login("lawyer"),
+        files=[
+            ("card", (None, json.dumps(card), "application/json")),
+            ("files", ("draft.pdf", workflow.pdf("dsp"), "application/pdf")),
+        ],
+    )
+    assert r.status_code == 201, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+async def test_dsp_route_refuses_uncleared_approvers_and_signatories(env: Env) -> None:
+    doc = await _dsp_draft(env)
+    headers = await env.login("lawyer")
+    for stages, signatories in (
+        ([[await env.own_position("executor")]], [await env.own_position("governor")]),
+        ([[await env.own_position("governor")]], [await env.own_position("executor")]),
+    ):
+        body = {
+            "stages": [{"approvers": s, "deadline_days": 2} for s in stages],
+            "signatories": signatories,
+            "journal_id": await workflow.journal_id(env),
+        }
+        r = await env.client.post(
+            f"/api/v1/documents/{doc['id']}/route", json=body, headers=headers
+        )
+        assert r.status_code == 422, r.text
+        assert "ДСП" in r.json()["detail"]
+
+
+async def test_route_refuses_another_organisations_journal(env: Env) -> None:
+    doc = await workflow.create_draft(env)
+    async with env.engine.connect() as conn:
+        foreign = (
+            await conn.execute(
+                text(
+                    "SELECT j.id FROM journals j JOIN organizations o ON o.id = j.organization_id"
+                    " WHERE o.kind = 'ministry' LIMIT 1"
+                )
+            )
+        ).scalar_one()
+    body = {
+        "stages": [{"approvers": [await env.own_position("governor")], "deadline_days": 2}],
+        "signatories": [await env.own_position("governor")],
+        "journal_id": str(uuid.UUID(str(foreign))),
+    }
+    r = await env.client.post(
+        f"/api/v1/documents/{doc['id']}/route", json=body, headers=await env.login("lawyer")
+    )
+    assert r.status_code == 422, r.text

@@ -571,7 +571,9 @@ async def test_cloud_key_through_softhsm2(env: Env, tmp_path: Path) -> None:
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "pin"
     r = await complete(env, login, req["request_id"], {"signature": b64(b"\x01" * 64)})
     assert r.status_code == 422  # the server signs with a cloud key, not the client
-    assert await footprint(env) == before
+    after = await footprint(env)
+    # Nothing of a signature is written; only the wrong PIN is audited (it counts to a lock).
+    assert after == {**before, "audit_events": before["audit_events"] + 1}
 
     url = f"/api/v1/sign-requests/{req['request_id']}/complete"
     h_key = {**h, "Idempotency-Key": uuid.uuid4().hex}
@@ -600,6 +602,18 @@ async def test_cloud_key_through_softhsm2(env: Env, tmp_path: Path) -> None:
     assert not openssl_verify(tmp_path, cms, content + b"\n", ca)
     c = await card(env, doc["id"], login)
     assert c["signatures"][0]["method"] == "cloud"
+
+    # Five wrong PINs in a day lock the key: even the right PIN is then refused.
+    doc2 = await to_signing(env, [login])
+    status, req2 = await sign_request(
+        env, login, doc2["id"], doc2["files"][0]["sha256"], method="cloud"
+    )
+    assert status == 201
+    for _ in range(4):  # one wrong PIN was tried above
+        r = await complete(env, login, req2["request_id"], {"pin": "999999"})
+        assert r.status_code == 422
+    r = await complete(env, login, req2["request_id"], {"pin": "482913"})
+    assert r.status_code == 409 and "locked" in r.json()["detail"]
 
 
 # --- batch of 100 -----------------------------------------------------------------------------

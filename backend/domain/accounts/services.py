@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
+import anyio
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +17,9 @@ from backend.domain.accounts.tokens import TokenCodec, hash_refresh_token, new_r
 from backend.domain.audit.services import record
 from backend.errors import TooManyRequests, Unauthorized
 from backend.settings import Settings
+
+# At most two password hashes at once per process: the machine has two cores.
+_HASHING = anyio.CapacityLimiter(2)
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,8 @@ async def login(
     device_name: str | None,
     now: dt.datetime,
 ) -> TokenPair:
-    login_key = login_name.strip().lower()
+    # Lower-casing can lengthen a string ("İ" → "i̇"); keep the key within the column.
+    login_key = login_name.strip().lower()[:100]
     window_start = now - dt.timedelta(seconds=settings.login_window_seconds)
     failures = await session.scalar(
         select(func.count())
@@ -71,7 +76,11 @@ async def login(
             retry_after=settings.login_window_seconds,
         )
     user = await session.scalar(select(User).where(User.login == login_key))
-    ok = verify_password(user.password_hash if user else None, password)
+    # argon2 takes ~0.1 s of CPU by design: off the event loop, or every login would stall
+    # every other request of this process.
+    ok = await anyio.to_thread.run_sync(
+        verify_password, user.password_hash if user else None, password, limiter=_HASHING
+    )
     if user is None or not ok or not user.is_active:
         session.add(LoginFailure(login=login_key, at=now))
         await session.commit()

@@ -61,9 +61,16 @@ def _check_deadline(deadline: dt.date | None, today: dt.date) -> None:
         raise Invalid("the deadline is in the past", field="deadline")
 
 
-async def _check_controller(session: AsyncSession, controller_id: uuid.UUID | None) -> None:
-    if controller_id is not None and await session.get(Position, controller_id) is None:
+async def _check_controller(
+    session: AsyncSession, controller_id: uuid.UUID | None, doc: Document
+) -> None:
+    if controller_id is None:
+        return
+    controller = await session.get(Position, controller_id)
+    if controller is None:
         raise Invalid("unknown controller position", field="controller_id")
+    if doc.access_level == "dsp" and not controller.dsp_cleared:
+        raise Invalid("the controller is not cleared for ДСП", field="controller_id")
 
 
 async def _may_resolve(
@@ -183,7 +190,7 @@ async def create_resolution(
         raise Conflict("only a registered document takes a resolution")
     await _check_executors(session, data.executors, doc)
     _check_deadline(data.deadline, today)
-    await _check_controller(session, data.controller_id)
+    await _check_controller(session, data.controller_id, doc)
     await _may_resolve(session, doc, data.position_id, data.parent_id)
     res = Resolution(
         id=new_id(),
@@ -333,7 +340,7 @@ async def _edits(
         values["on_control"] = edits.on_control
         edited.append("on_control")
     if edits.controller_id is not None:
-        await _check_controller(session, edits.controller_id)
+        await _check_controller(session, edits.controller_id, doc)
         values["controller_position_id"] = edits.controller_id
         edited.append("controller_id")
     return values, edited

@@ -25,6 +25,7 @@ from backend.db.models import (
     DocumentAddressee,
     DocumentFile,
     Journal,
+    Organization,
     Position,
     Route,
     RouteApprover,
@@ -94,6 +95,18 @@ async def _positions_exist(session: AsyncSession, ids: set[uuid.UUID], field: st
         raise Invalid(f"unknown positions: {', '.join(missing)}", field=field)
 
 
+async def _org_and_ancestors(session: AsyncSession, org_id: uuid.UUID) -> set[uuid.UUID]:
+    """A department registers in its own journals or those of the organisations above it."""
+    chain: set[uuid.UUID] = set()
+    current: uuid.UUID | None = org_id
+    while current is not None and current not in chain:
+        chain.add(current)
+        current = await session.scalar(
+            select(Organization.parent_id).where(Organization.id == current)
+        )
+    return chain
+
+
 # --- setting and starting a route ------------------------------------------------------------
 
 
@@ -114,8 +127,22 @@ async def set_route(
         raise Invalid("a signatory is listed twice", field="signatories")
     everyone = {p for s in data.stages for p in s.approvers} | set(data.signatories)
     await _positions_exist(session, everyone, "stages")
-    if await session.get(Journal, data.journal_id) is None:
-        raise Invalid("unknown journal", field="journal_id")
+    if doc.access_level == "dsp":
+        uncleared = list(
+            await session.scalars(
+                select(Position.title).where(
+                    Position.id.in_(everyone), Position.dsp_cleared.is_(False)
+                )
+            )
+        )
+        if uncleared:
+            # They could not open the draft, yet an auto-visa would approve in their name.
+            raise Invalid("not cleared for ДСП: " + "; ".join(uncleared), field="stages")
+    journal = await session.get(Journal, data.journal_id)
+    if journal is None or journal.organization_id not in await _org_and_ancestors(
+        session, doc.organization_id
+    ):
+        raise Invalid("unknown journal for this organisation", field="journal_id")
 
     existing = await current_route(session, doc.id)
     if existing is not None:

@@ -24,12 +24,13 @@ from pathlib import Path
 import anyio
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.db.ids import new_id
 from backend.db.models import (
+    AuditEvent,
     Document,
     Organization,
     Position,
@@ -518,6 +519,25 @@ def _plain_error(error: schemas.ItemError | None) -> dict[str, object]:
 # --- completing -------------------------------------------------------------------------------
 
 
+MAX_WRONG_PINS = 5
+PIN_WINDOW = dt.timedelta(hours=24)
+
+
+async def _wrong_pins(session: AsyncSession, key_id: uuid.UUID, now: dt.datetime) -> int:
+    """Wrong PINs for a cloud key in the last 24 hours. SoftHSM2 has no lock-out of its own,
+    so without this a stolen session could try every 4-digit PIN."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(
+            AuditEvent.action == "signing.wrong_pin",
+            AuditEvent.object_id == key_id,
+            AuditEvent.at > now - PIN_WINDOW,
+        )
+    )
+    return int(count or 0)
+
+
 async def complete_request(
     session: AsyncSession,
     ctx: SigningContext,
@@ -558,6 +578,35 @@ async def complete_request(
             current_sha256=f.sha256,
             current_version=f.version,
         )
+    cloud_signature = None
+    if key.method == "cloud":
+        # The PIN is tried before anything is written: a wrong one is recorded (and counts
+        # towards the lock) in a transaction of its own, since the decision rolls back.
+        assert data.pin is not None and key.token_label and key.key_label
+        key_id = key.id  # read now: the rollback below expires the ORM objects
+        if await _wrong_pins(session, key_id, now) >= MAX_WRONG_PINS:
+            raise Conflict(
+                f"the cloud key is locked after {MAX_WRONG_PINS} wrong PINs; try again in "
+                "24 hours or enrol a new key"
+            )
+        try:
+            cloud_signature = await anyio.to_thread.run_sync(
+                ctx.tokens.sign, key.token_label, key.key_label, req.to_be_signed, data.pin
+            )
+        except WrongPinError as exc:
+            await session.rollback()
+            record(
+                session,
+                action="signing.wrong_pin",
+                user_id=user_id,
+                object_type="signing_key",
+                object_id=key_id,
+                at=now,
+            )
+            await session.commit()
+            raise Invalid("the PIN is wrong", field="pin") from exc
+        except TokenError as exc:
+            raise Unavailable(f"the cloud key cannot sign now: {exc}") from exc
     # Take the request. On PostgreSQL a concurrent completion waits on this row and then
     # finds it used; a failure below rolls the take back with everything else.
     took = await session.execute(
@@ -572,16 +621,8 @@ async def complete_request(
     if took.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict("this sign request was already used")
     cert = x509.load_der_x509_certificate(key.certificate_der)
-    if key.method == "cloud":
-        assert data.pin is not None and key.token_label and key.key_label
-        try:
-            signature = await anyio.to_thread.run_sync(
-                ctx.tokens.sign, key.token_label, key.key_label, req.to_be_signed, data.pin
-            )
-        except WrongPinError as exc:
-            raise Invalid("the PIN is wrong", field="pin") from exc
-        except TokenError as exc:
-            raise Unavailable(f"the cloud key cannot sign now: {exc}") from exc
+    if cloud_signature is not None:
+        signature = cloud_signature
     else:
         assert data.signature is not None
         signature = data.signature
