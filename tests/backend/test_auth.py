@@ -130,3 +130,19 @@ async def test_me_lists_own_assistant_and_acting_cabinets(env: Env) -> None:
     assert roles["assistant"]["position_id"] == gov["cabinets"][0]["position_id"]
     assert "decide" not in roles["assistant"]["rights"]
     assert "prepare_resolutions" in roles["assistant"]["rights"]
+
+
+async def test_parallel_failures_cannot_pass_the_limit(env: Env) -> None:
+    import asyncio
+
+    login = f"ghost.{uuid.uuid4().hex[:8]}"
+    tries = env.settings.login_max_failures * 2
+    answers = await asyncio.gather(
+        *(
+            env.client.post("/api/v1/auth/login", json={"login": login, "password": f"p{i}"})
+            for i in range(tries)
+        )
+    )
+    codes = [r.status_code for r in answers]
+    assert set(codes) <= {401, 429}
+    assert codes.count(401) <= env.settings.login_max_failures

@@ -65,12 +65,17 @@ async def login(
     # Lower-casing can lengthen a string ("İ" → "i̇"); keep the key within the column.
     login_key = login_name.strip().lower()[:100]
     window_start = now - dt.timedelta(seconds=settings.login_window_seconds)
-    failures = await session.scalar(
+    # The attempt is recorded (and committed) before the password is checked, so parallel
+    # attempts see each other and cannot each get a guess past the limit; a successful
+    # login removes the rows again.
+    session.add(LoginFailure(login=login_key, at=now))
+    await session.commit()
+    attempts = await session.scalar(
         select(func.count())
         .select_from(LoginFailure)
         .where(LoginFailure.login == login_key, LoginFailure.at > window_start)
     )
-    if (failures or 0) >= settings.login_max_failures:
+    if (attempts or 0) > settings.login_max_failures:
         raise TooManyRequests(
             "too many failed logins; try again later",
             retry_after=settings.login_window_seconds,
@@ -82,8 +87,6 @@ async def login(
         verify_password, user.password_hash if user else None, password, limiter=_HASHING
     )
     if user is None or not ok or not user.is_active:
-        session.add(LoginFailure(login=login_key, at=now))
-        await session.commit()
         raise Unauthorized("wrong login or password")
     await session.execute(delete(LoginFailure).where(LoginFailure.login == login_key))
     pair = await _issue_pair(session, codec, settings, user.id, new_id(), device_name, now)

@@ -79,7 +79,11 @@ async def _may_resolve(
     """The position resolves a document addressed to it, waiting in its folders, or one it
     was given an assignment on (a child resolution)."""
     if parent_id is not None:
-        parent = await session.get(Resolution, parent_id)
+        # Locked: a cancellation of the parent running at the same time either finishes
+        # first (and we see it cancelled) or waits for this resolution to exist.
+        parent = await session.get(
+            Resolution, parent_id, with_for_update=True, populate_existing=True
+        )
         if parent is None or parent.document_id != doc.id or parent.state != "issued":
             raise Invalid(
                 "the parent is not an issued resolution of this document", field="parent_id"
