@@ -341,3 +341,28 @@ async def test_author_creates_an_internal_draft(env: Env) -> None:
         f"/api/v1/documents/{r.json()['id']}", headers=await env.login("lawyer")
     )
     assert got.status_code == 200
+
+
+async def test_a_retried_registration_takes_one_number(env: Env) -> None:
+    card = await _card(env)
+    upload = ("a.pdf", files.pdf(1), "application/pdf")
+    headers = {**await env.login("clerk"), "Idempotency-Key": uuid.uuid4().hex}
+
+    async def post(c: dict[str, Any], u: tuple[str, bytes, str]) -> Any:
+        return await env.client.post(
+            "/api/v1/documents",
+            data={"card": json.dumps(c)},
+            files=[("files", u)],
+            headers=headers,
+        )
+
+    first = await post(card, upload)
+    assert first.status_code == 201, first.text
+    before = await _counts(env)
+    again = await post(card, upload)
+    assert again.status_code == 201
+    assert again.json() == first.json()
+    assert await _counts(env) == before
+    other = await post(card, ("a.pdf", files.pdf(2), "application/pdf"))
+    assert other.status_code == 422
+    assert await _counts(env) == before

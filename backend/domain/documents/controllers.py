@@ -23,6 +23,7 @@ from backend.domain.signing.services import file_certificates
 from backend.domain.signing.stamps import PageStamp
 from backend.errors import Invalid, NotFound
 from backend.web.deps import Services
+from backend.web.idempotency import run_decision
 
 IMMUTABLE = "private, max-age=31536000, immutable"
 REVALIDATE = "private, no-cache"
@@ -42,8 +43,11 @@ class DocumentController(Controller):
     @post("/", operation_id="createDocument", status_code=201)
     async def create(
         self, request: Request[Any, Any, Any], principal: Principal, db: AsyncSession, svc: Services
-    ) -> DocumentCardOut:
-        """Create a card from a multipart form: `card` (JSON) and any number of `files`."""
+    ) -> Response[bytes]:
+        """Create a card from a multipart form: `card` (JSON) and any number of `files`.
+
+        Takes an `Idempotency-Key` like the decisions: a registration retried after a lost
+        answer must not take a second journal number."""
         form = await request.form()
         raw = form.get("card")
         if raw is None:
@@ -71,10 +75,16 @@ class DocumentController(Controller):
                 )
             )
         now = utcnow()
-        doc = await services.create_document(
-            db, principal, card, stored, now, region_today(svc.settings.timezone, now)
-        )
-        return await services.document_card(db, doc)
+
+        async def decide() -> DocumentCardOut:
+            doc = await services.create_document(
+                db, principal, card, stored, now, region_today(svc.settings.timezone, now)
+            )
+            return await services.document_card(db, doc)
+
+        # The files are part of the request: a retry with other bytes is another request.
+        body = {"card": card, "files": [[f.name, f.sha256] for f in stored]}
+        return await run_decision(request, db, principal, body, decide)
 
     @get("/{document_id:uuid}", operation_id="documentCard")
     async def card(

@@ -209,7 +209,8 @@ async def create_document(
         details={"reg_number": doc.reg_number, "files": [f.sha256 for f in files]},
         at=now,
     )
-    await session.commit()
+    # The caller commits (with the idempotency record of the request).
+    await session.flush()
     return doc
 
 
