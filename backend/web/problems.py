@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from litestar import MediaType, Request, Response
+from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from backend.errors import DomainError
@@ -70,4 +70,4 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     Exception: unexpected_error,
 }
 
-__all__ = ["EXCEPTION_HANDLERS", "MediaType"]
+__all__ = ["EXCEPTION_HANDLERS"]

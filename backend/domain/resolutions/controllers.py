@@ -236,15 +236,7 @@ class AssignmentController(Controller):
         data: schemas.CommentIn | None = None,
     ) -> Response[bytes]:
         """The controller accepts the execution report."""
-        body = data or schemas.CommentIn()
-
-        async def decide() -> schemas.AssignmentOut:
-            a = await services.review_report(
-                db, principal, assignment_id, True, body.comment, utcnow()
-            )
-            return await self._out(db, svc, a)
-
-        return await run_decision(request, db, principal, body, decide)
+        return await self._review(request, assignment_id, principal, db, svc, data, True)
 
     @post("/{assignment_id:uuid}/return-report", operation_id="returnReport")
     async def return_report(
@@ -257,11 +249,23 @@ class AssignmentController(Controller):
         data: schemas.CommentIn | None = None,
     ) -> Response[bytes]:
         """The controller returns the report: the assignment is back in `execute`."""
+        return await self._review(request, assignment_id, principal, db, svc, data, False)
+
+    async def _review(
+        self,
+        request: Request[Any, Any, Any],
+        assignment_id: uuid.UUID,
+        principal: Principal,
+        db: AsyncSession,
+        svc: Services,
+        data: schemas.CommentIn | None,
+        accepted: bool,
+    ) -> Response[bytes]:
         body = data or schemas.CommentIn()
 
         async def decide() -> schemas.AssignmentOut:
             a = await services.review_report(
-                db, principal, assignment_id, False, body.comment, utcnow()
+                db, principal, assignment_id, accepted, body.comment, utcnow()
             )
             return await self._out(db, svc, a)
 
