@@ -13,7 +13,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.static_files import create_static_files_router
 
-from backend.db.engine import make_engine, make_sessionmaker
+from backend.db.engine import make_engine, make_reader_sessionmaker, make_sessionmaker
 from backend.domain.accounts.cache import PrincipalCache
 from backend.domain.accounts.controllers import AuthController, MeController
 from backend.domain.accounts.tokens import TokenCodec
@@ -55,6 +55,7 @@ def build_services(settings: Settings) -> Services:
         settings=settings,
         engine=engine,
         sessions=make_sessionmaker(engine),
+        readers=make_reader_sessionmaker(engine),
         tokens=TokenCodec(jwt_key, settings.access_ttl_seconds),
         blobs=BlobStore(settings.files_dir),
         pages=PageCache(settings.pages_dir, settings.page_widths),

@@ -36,7 +36,7 @@ class Settings:
     login_max_failures: int = 5
     login_window_seconds: int = 300
     timezone: str = "Asia/Kamchatka"
-    db_pool_size: int = 10
+    db_pool_size: int = 20
     log_json: bool = True
     # Web Push: extra push-service origins (tests add their loopback service), the VAPID
     # contact, and how often the delivery worker looks for work.
@@ -92,7 +92,7 @@ def load_settings() -> Settings:
         max_upload_bytes=_int("KABINET_MAX_UPLOAD_BYTES", 50 * 1024 * 1024),
         max_pages=_int("KABINET_MAX_PAGES", 500),
         login_max_failures=_int("KABINET_LOGIN_MAX_FAILURES", 5),
-        db_pool_size=_int("KABINET_DB_POOL_SIZE", 10),
+        db_pool_size=_int("KABINET_DB_POOL_SIZE", 20),
         log_json=os.environ.get("KABINET_LOG_FORMAT", "json") == "json",
         push_allowlist=tuple(
             o.strip()

@@ -381,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--connections", type=int, default=16)
     p.add_argument("--threads", type=int, default=1, help="wrk threads (it shares the CPUs)")
     p.add_argument("--workers", default="1,2", help="server worker counts to run, e.g. 1,2")
-    p.add_argument("--pool-size", type=int, default=10, help="KABINET_DB_POOL_SIZE per worker")
+    p.add_argument("--pool-size", type=int, default=20, help="KABINET_DB_POOL_SIZE per worker")
     p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432", help="server URL")
     p.add_argument("--db", default="kabinet_bench", help="database to (re)create")
     p.add_argument("--keep", action="store_true", help="keep the database and data dir")

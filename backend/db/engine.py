@@ -41,10 +41,25 @@ def make_engine(settings: Settings) -> AsyncEngine:
     return create_async_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
-        max_overflow=settings.db_pool_size,
+        max_overflow=settings.db_pool_size // 2,
         pool_pre_ping=False,
     )
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def make_reader_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for requests that only read (GET): the same pool, but no BEGIN/ROLLBACK.
+
+    Under READ COMMITTED every statement takes its own snapshot even inside a transaction,
+    so a read-only request sees nothing different in autocommit; it saves two round trips
+    per request (0.77 → 0.57 ms of CPU per queue statement, `bench.driver_overhead`).
+    SQLite's driver begins a transaction only before a write, so there the ordinary
+    factory already is one."""
+    if engine.dialect.name == "sqlite":
+        return make_sessionmaker(engine)
+    return async_sessionmaker(
+        engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+    )

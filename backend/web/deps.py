@@ -38,6 +38,7 @@ class Services:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    readers: async_sessionmaker[AsyncSession]
     tokens: TokenCodec
     blobs: BlobStore
     pages: PageCache
@@ -51,9 +52,15 @@ def services_from(state: State) -> Services:
     return svc
 
 
-async def provide_session(state: State) -> AsyncGenerator[AsyncSession, None]:
+_READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+async def provide_session(request: Request[Any, Any, Any]) -> AsyncGenerator[AsyncSession, None]:
     # Closing without commit rolls back: a failed request leaves nothing half-written.
-    async with services_from(state).sessions() as session:
+    # GET and HEAD only read, so they skip the transaction (see make_reader_sessionmaker).
+    svc = services_from(request.app.state)
+    factory = svc.readers if request.method in _READ_METHODS else svc.sessions
+    async with factory() as session:
         yield session
 
 

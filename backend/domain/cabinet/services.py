@@ -12,6 +12,7 @@ from sqlalchemy import Date, Integer, Select, bindparam, case, exists, func, sel
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Uuid
 
+from backend.db.fastread import fetch_rows
 from backend.db.models import (
     FOLDERS,
     CabinetItem,
@@ -52,7 +53,8 @@ def _counts_statement(open_only: bool) -> Select[Any]:
 async def folder_counts(
     session: AsyncSession, cabinet: Cabinet, today: dt.date
 ) -> list[FolderCount]:
-    result = await session.execute(
+    result = await fetch_rows(
+        session,
         _counts_statement(not cabinet.dsp_cleared),
         {"position_id": cabinet.position_id, "today": today},
     )
@@ -161,30 +163,49 @@ async def queue(
     if cursor:
         params["at"], params["last_id"] = decode_cursor(cursor)
     query = _queue_statement(bool(cursor), not cabinet.dsp_cleared)
-    rows = (await session.execute(query, params)).all()
+    rows = await fetch_rows(session, query, params)
     more = len(rows) > limit
     rows = rows[:limit]
+    # Unpacked by position: named access on 17 columns × 20 rows was a tenth of the request.
     items = [
         QueueItem(
-            item_id=r.id,
-            document_id=r.document_id,
-            kind=r.kind,
-            folder=r.folder,
-            title=r.title,
-            reg_number=r.reg_number,
-            reg_date=r.reg_date,
-            author=r.author,
-            correspondent=r.correspondent,
-            deadline=r.deadline,
-            overdue=r.deadline is not None and r.deadline < today,
-            urgent=bool(r.urgent or r.doc_urgent),
-            unread=bool(r.unread),
-            pages=int(r.pages),
-            received_at=r.received_at,
-            expected_action=r.expected_action,
-            access_level=r.access_level,
+            item_id=item_id,
+            document_id=document_id,
+            kind=kind,
+            folder=item_folder,
+            title=title,
+            reg_number=reg_number,
+            reg_date=reg_date,
+            author=author,
+            correspondent=correspondent,
+            deadline=deadline,
+            overdue=deadline is not None and deadline < today,
+            urgent=bool(urgent or doc_urgent),
+            unread=bool(unread),
+            pages=int(pages),
+            received_at=received_at,
+            expected_action=expected_action,
+            access_level=access_level,
         )
-        for r in rows
+        for (
+            item_id,
+            document_id,
+            item_folder,
+            deadline,
+            urgent,
+            unread,
+            received_at,
+            expected_action,
+            kind,
+            title,
+            reg_number,
+            reg_date,
+            access_level,
+            doc_urgent,
+            author,
+            correspondent,
+            pages,
+        ) in rows
     ]
-    next_cursor = encode_cursor(rows[-1].received_at, rows[-1].id) if more else None
+    next_cursor = encode_cursor(rows[-1][6], rows[-1][0]) if more else None
     return QueuePage(items, next_cursor)

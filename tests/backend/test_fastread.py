@@ -1,0 +1,66 @@
+"""The direct-driver read path returns what `session.execute` returns, and never runs a
+statement outside a transaction the caller has begun."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+from sqlalchemy import bindparam, select, update
+
+from backend.db.fastread import fetch_rows
+from backend.db.models import CabinetItem
+from backend.domain.cabinet.services import _queue_statement
+from tests.backend.conftest import Env
+
+_ITEM = select(CabinetItem.id, CabinetItem.received_at, CabinetItem.expected_action).where(
+    CabinetItem.id == bindparam("item_id")
+)
+_EXPANDING = select(CabinetItem.id).where(CabinetItem.id.in_(bindparam("ids", expanding=True)))
+
+
+async def test_same_rows_as_the_session(env: Env) -> None:
+    position = uuid.UUID(await env.own_position("governor"))
+    svc = env.app.state.services
+    first = {"position_id": position, "folder": "resolve", "limit": 5}
+    async with svc.readers() as session:
+        result = await session.execute(_queue_statement(False, True), first)
+        expected = [tuple(r) for r in result.all()]
+        got = await fetch_rows(session, _queue_statement(False, True), first)
+        assert [tuple(r) for r in got] == expected and len(got) == 5
+        # The keyset variant binds a UTC datetime through the column type's processor.
+        after = {**first, "at": expected[-1][6], "last_id": expected[-1][0]}
+        expected_next = (await session.execute(_queue_statement(True, True), after)).all()
+        got_next = await fetch_rows(session, _queue_statement(True, True), after)
+        assert [tuple(r) for r in got_next] == [tuple(r) for r in expected_next]
+        assert got_next and got_next[0][6] <= expected[-1][6]
+        assert all(r[6].tzinfo is not None and r[6].utcoffset() == dt.timedelta(0) for r in got)
+
+
+async def test_reads_inside_the_callers_transaction(env: Env) -> None:
+    position = uuid.UUID(await env.own_position("governor"))
+    svc = env.app.state.services
+    page = {"position_id": position, "folder": "resolve", "limit": 1}
+    async with svc.sessions() as session:
+        # Nothing begun yet: the statement goes through the session, which begins.
+        [row] = await fetch_rows(session, _queue_statement(False, True), page)
+        item_id = row[0]
+        await session.execute(
+            update(CabinetItem).where(CabinetItem.id == item_id).values(expected_action="probe")
+        )
+        # Now begun: whichever way it runs, it must see this transaction's own write.
+        [seen] = await fetch_rows(session, _ITEM, {"item_id": item_id})
+        assert seen[2] == "probe"
+        await session.rollback()
+    async with svc.readers() as session:
+        [after] = await fetch_rows(session, _ITEM, {"item_id": item_id})
+        assert after[2] != "probe"
+
+
+async def test_expanding_parameters_are_refused_on_postgresql(env: Env) -> None:
+    if env.name != "pg":
+        pytest.skip("SQLite always goes through the session")
+    async with env.app.state.services.readers() as session:
+        with pytest.raises(ValueError, match="expanding"):
+            await fetch_rows(session, _EXPANDING, {"ids": [uuid.uuid4()]})
