@@ -25,11 +25,13 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = Path(__file__).resolve().parent / "auth.lua"
+VISA_LUA = Path(__file__).resolve().parent / "visa.lua"
 KABINET = [sys.executable, "-m", "backend.cli"]
 
 
@@ -101,7 +103,15 @@ def parse_wrk(out: str) -> dict[str, float]:
 
 
 def run_wrk(
-    wrk: str, url: str, token: str, *, duration: int, connections: int, threads: int
+    wrk: str,
+    url: str,
+    token: str,
+    *,
+    duration: int,
+    connections: int,
+    threads: int,
+    script: Path = LUA,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[dict[str, float], str]:
     cmd = [
         wrk,
@@ -112,10 +122,10 @@ def run_wrk(
         "5s",
         "--latency",
         "-s",
-        str(LUA),
+        str(script),
         url,
     ]
-    env = {**os.environ, "KABINET_BENCH_TOKEN": token}
+    env = {**os.environ, "KABINET_BENCH_TOKEN": token, **(extra_env or {})}
     proc = subprocess.run(
         cmd, env=env, capture_output=True, text=True, timeout=duration + 30, check=True
     )
@@ -390,6 +400,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--data-dir", help="data dir (default: a new temp dir)")
     p.add_argument("--explain", action="store_true", help="print bench.explain after the run")
+    p.add_argument(
+        "--endpoints",
+        type=lambda v: set(v.split(",")),
+        default={"health", "me", "folders", "queue", "card", "page", "visa"},
+        help="comma-separated subset of health,me,folders,queue,card,page,visa",
+    )
+    p.add_argument(
+        "--visas",
+        type=int,
+        default=20_000,
+        help="open approvals to visa in the visa run (0: no visa run; it changes the data)",
+    )
     args = p.parse_args(argv)
     if not 1 <= args.duration <= 60:
         p.error("--duration must be 1..60 seconds")
@@ -441,6 +463,8 @@ def main(argv: list[str] | None = None) -> int:
                 token = login(server.base)
                 urls = endpoints(server.base, token)
                 for name, url in urls:
+                    if name not in args.endpoints:
+                        continue
                     if args.warmup:
                         run_wrk(
                             wrk,
@@ -450,42 +474,28 @@ def main(argv: list[str] | None = None) -> int:
                             connections=args.connections,
                             threads=args.threads,
                         )
-                    load1 = os.getloadavg()[0]
-                    sessions = asyncio.run(_sessions(args.pg, args.db))
-                    app0, pg0 = meter.sample()
-                    res, _ = run_wrk(
-                        wrk,
-                        url,
-                        token,
-                        duration=args.duration,
-                        connections=args.connections,
-                        threads=args.threads,
-                    )
-                    app1, pg1 = meter.sample()
-                    n = max(int(res["requests"]), 1)
                     results.append(
-                        WrkResult(
+                        _measure(
                             name,
                             w,
-                            res["rps"],
-                            res["p50"],
-                            res["p99"],
-                            int(res["requests"]),
-                            int(res["errors"]),
-                            int(res["non_2xx"]),
-                            load1,
-                            asyncio.run(_sessions(args.pg, args.db)) - sessions,
-                            meter.seconds(app0, app1) * 1000 / n,
-                            meter.seconds(pg0, pg1) * 1000 / n,
+                            meter,
+                            args,
+                            partial(
+                                run_wrk,
+                                wrk,
+                                url,
+                                token,
+                                duration=args.duration,
+                                connections=args.connections,
+                                threads=args.threads,
+                            ),
                         )
                     )
-                    r = results[-1]
-                    print(
-                        f"  workers={w} {name}: {res['rps']:.0f} req/s "
-                        f"p50 {res['p50']:.2f} ms p99 {res['p99']:.2f} ms; CPU/req "
-                        f"app {r.app_cpu_ms:.2f} ms, PG {r.pg_cpu_ms:.2f} ms",
-                        file=sys.stderr,
-                    )
+                if args.visas and "visa" in args.endpoints:
+                    # Last: it uses up open approvals, and leaves the database changed.
+                    visa = _visa_run(wrk, server, meter, args, db_url, data_dir, w)
+                    if visa is not None:
+                        results.append(visa)
             finally:
                 server.stop()
         print()
@@ -500,10 +510,8 @@ def main(argv: list[str] | None = None) -> int:
         for w in workers:
             by = {r.name: r.rps for r in results if r.workers == w}
             if by.get("health"):
-                print(
-                    f"workers={w}: queue/health = {by['queue'] / by['health']:.2f}, "
-                    f"folders/health = {by['folders'] / by['health']:.2f}"
-                )
+                ratios = [f"{n}/health = {by[n] / by['health']:.2f}" for n in by if n != "health"]
+                print(f"workers={w}: " + ", ".join(ratios))
         if args.explain:
             from bench import explain
 
@@ -514,6 +522,109 @@ def main(argv: list[str] | None = None) -> int:
             if not args.data_dir:
                 shutil.rmtree(data_dir, ignore_errors=True)
     return 0
+
+
+def _measure(
+    name: str,
+    workers: int,
+    meter: CpuMeter,
+    args: argparse.Namespace,
+    run: Any,
+) -> WrkResult:
+    load1 = os.getloadavg()[0]
+    sessions = asyncio.run(_sessions(args.pg, args.db))
+    app0, pg0 = meter.sample()
+    res, _ = run()
+    app1, pg1 = meter.sample()
+    n = max(int(res["requests"]), 1)
+    r = WrkResult(
+        name,
+        workers,
+        res["rps"],
+        res["p50"],
+        res["p99"],
+        int(res["requests"]),
+        int(res["errors"]),
+        int(res["non_2xx"]),
+        load1,
+        asyncio.run(_sessions(args.pg, args.db)) - sessions,
+        meter.seconds(app0, app1) * 1000 / n,
+        meter.seconds(pg0, pg1) * 1000 / n,
+    )
+    print(
+        f"  workers={workers} {name}: {r.rps:.0f} req/s "
+        f"p50 {r.p50_ms:.2f} ms p99 {r.p99_ms:.2f} ms; CPU/req "
+        f"app {r.app_cpu_ms:.2f} ms, PG {r.pg_cpu_ms:.2f} ms",
+        file=sys.stderr,
+    )
+    return r
+
+
+def _visa_run(
+    wrk: str,
+    server: Server,
+    meter: CpuMeter,
+    args: argparse.Namespace,
+    db_url: str,
+    data_dir: Path,
+    workers: int,
+) -> WrkResult | None:
+    """POST a real visa per request, each a different open approval (bench/decisions.py)."""
+    from bench import decisions
+
+    rows = asyncio.run(decisions.pending_visas(db_url, args.visas))
+    # Run only as long as the open approvals last at ~500/s, so that the figure is visas,
+    # not 409s for a used-up list (which would show as non-2xx anyway).
+    duration = min(args.duration, len(rows) // 500)
+    if duration < 1:
+        print(f"  visa: only {len(rows)} open approvals; skipped", file=sys.stderr)
+        return None
+    requests = data_dir / f"visas-{workers}.tsv"
+    decisions.write_requests(rows, data_dir, requests)
+    before = asyncio.run(_decision_rows(db_url))
+    r = _measure(
+        "visa",
+        workers,
+        meter,
+        args,
+        lambda: run_wrk(
+            wrk,
+            server.base + "/",
+            "",
+            duration=duration,
+            connections=args.connections,
+            threads=1,  # one Lua state walks the list: each approval is sent once
+            script=VISA_LUA,
+            extra_env={"KABINET_BENCH_REQUESTS": str(requests)},
+        ),
+    )
+    after = asyncio.run(_decision_rows(db_url))
+    added = {k: after[k] - before[k] for k in before}
+    print(
+        f"  visa: {len(rows)} open approvals listed, {duration} s; rows added: {added}",
+        file=sys.stderr,
+    )
+    return r
+
+
+async def _decision_rows(url: str) -> dict[str, int]:
+    """What a visa writes, counted before and after the visa run."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        return {
+            "approvals decided": await conn.fetchval(
+                "SELECT count(*) FROM approvals WHERE decision IS NOT NULL"
+            ),
+            "audit visa.approved": await conn.fetchval(
+                "SELECT count(*) FROM audit_events WHERE action = 'visa.approved'"
+            ),
+            "outbox events": await conn.fetchval("SELECT count(*) FROM outbox_events"),
+            "idempotency records": await conn.fetchval("SELECT count(*) FROM idempotency_records"),
+        }
+    finally:
+        await conn.close()
 
 
 async def _sessions(base: str, name: str) -> int:

@@ -1,0 +1,61 @@
+"""The visa scenario of `bench.run`: every request is a different approver's real visa.
+
+Each line wrk sends is one open approval of an active route stage: the approver's own
+access token (minted with the server's JWT key from the data dir, as a login would issue
+it, to keep argon2 out of the measurement), the document and the sha256 of its current
+main file. A visa is a full decision: idempotency record, the approval, the cabinet item
+closed, stage completion and the next stage or the signatory asked when the last
+approver answers, the audit record and the outbox event, all in one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from pathlib import Path
+
+import asyncpg
+
+from backend.domain.accounts.tokens import TokenCodec
+from backend.secrets_store import read_or_create_secret
+
+_PENDING = """
+SELECT DISTINCT ON (a.id) h.user_id, a.document_id, a.position_id, f.sha256
+FROM approvals a
+JOIN route_stages s ON s.id = a.stage_id AND s.state = 'active'
+JOIN position_holders h ON h.position_id = a.position_id
+JOIN document_files f ON f.document_id = a.document_id AND f.is_current AND f.role = 'main'
+WHERE a.decision IS NULL AND NOT a.stale
+ORDER BY a.id, h.user_id
+LIMIT $1
+"""
+
+
+async def pending_visas(
+    db_url: str, limit: int
+) -> list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str]]:
+    conn = await asyncpg.connect(db_url)
+    try:
+        rows = await conn.fetch(_PENDING, limit)
+    finally:
+        await conn.close()
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def write_requests(
+    rows: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str]], data_dir: Path, out: Path
+) -> int:
+    """One line per visa for bench/visa.lua: token, path, JSON body, tab-separated."""
+    codec = TokenCodec(read_or_create_secret(data_dir / "keys" / "jwt.key"), 3600)
+    now = dt.datetime.now(dt.UTC)
+    tokens: dict[uuid.UUID, str] = {}
+    with out.open("w") as f:
+        for user_id, document_id, position_id, sha in rows:
+            if user_id not in tokens:
+                tokens[user_id] = codec.issue(user_id, uuid.uuid4(), now)
+            body = json.dumps(
+                {"position_id": str(position_id), "decision": "approved", "file_sha256": sha}
+            )
+            f.write(f"{tokens[user_id]}\t/api/v1/documents/{document_id}/visas\t{body}\n")
+    return len(rows)
