@@ -20,6 +20,7 @@ from backend.domain.accounts.tokens import TokenCodec
 from backend.domain.cabinet.controllers import CabinetController
 from backend.domain.calendar.controllers import CalendarController
 from backend.domain.documents.controllers import DocumentController
+from backend.domain.documents.page_grants import page_grants
 from backend.domain.files.pages import PageCache
 from backend.domain.files.storage import BlobStore
 from backend.domain.notifications.controllers import PushController
@@ -60,6 +61,7 @@ def build_services(settings: Settings) -> Services:
         blobs=BlobStore(settings.files_dir),
         pages=PageCache(settings.pages_dir, settings.page_widths),
         principals=PrincipalCache(settings.principal_cache_seconds),
+        page_grants=page_grants(settings.principal_cache_seconds),
         push=PushConfig(
             keys=VapidKeys.load_or_create(settings.keys_dir / "vapid"),
             policy=EndpointPolicy(settings.push_allowlist),

@@ -15,11 +15,13 @@ from backend.db.models import User, utcnow
 from backend.domain.accounts.access import Principal, UserRef, load_cabinets
 from backend.domain.accounts.cache import PrincipalCache
 from backend.domain.accounts.tokens import TokenCodec
+from backend.domain.documents.page_grants import PageGrant, PageKey
 from backend.domain.files.pages import PageCache
 from backend.domain.files.storage import BlobStore
 from backend.domain.signing.context import SigningContext
 from backend.errors import Unauthorized
 from backend.settings import Settings
+from backend.ttl_cache import TtlCache
 from push import EndpointPolicy, VapidKeys
 
 
@@ -44,6 +46,7 @@ class Services:
     pages: PageCache
     push: PushConfig
     principals: PrincipalCache
+    page_grants: TtlCache[PageKey, PageGrant]
     signing: SigningContext
 
 

@@ -162,6 +162,12 @@ async def test_other_people_get_404_for_card_file_and_pages(env: Env) -> None:
         await create(env, await _card(env), [("a.pdf", files.pdf(1), "application/pdf")])
     ).json()
     f = card["files"][0]
+    # The governor's look at page 1 is remembered for him (page grants): it must not
+    # open the page to anyone else.
+    page_1 = f"/api/v1/documents/{card['id']}/files/{f['id']}/pages/1"
+    governor = await env.login("governor")
+    assert (await env.client.get(page_1, headers=governor)).status_code == 200
+    assert (await env.client.get(page_1, headers=governor)).status_code == 200
     executor = await env.login("executor")
     for url in (
         f"/api/v1/documents/{card['id']}",

@@ -1,4 +1,4 @@
-"""The per-process principal cache expires, stays bounded, and can be switched off."""
+"""The per-process caches expire, stay bounded, and can be switched off."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import uuid
 
 from backend.domain.accounts.access import UserRef
 from backend.domain.accounts.cache import PrincipalCache
+from backend.ttl_cache import TtlCache
 
 
 def _user() -> UserRef:
@@ -34,3 +35,13 @@ def test_forget() -> None:
     cache.put(user, ())
     cache.forget(user.id)
     assert cache.get(user.id) is None
+
+
+def test_ttl_cache_starts_over_when_full() -> None:
+    cache: TtlCache[int, str] = TtlCache(60, max_entries=2)
+    cache.put(1, "a", now=0.0)
+    cache.put(2, "b", now=0.0)
+    assert cache.get(1, now=1.0) == "a"
+    cache.put(3, "c", now=1.0)
+    assert cache.get(1, now=1.0) is None and cache.get(3, now=1.0) == "c"
+    assert cache.get(3, now=61.0) is None

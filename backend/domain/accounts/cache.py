@@ -8,43 +8,34 @@ live 15 minutes, so this is well inside what the design already accepts).
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 
 from backend.domain.accounts.access import Cabinet, UserRef
+from backend.ttl_cache import TtlCache
 
-MAX_ENTRIES = 50_000
+MAX_ENTRIES = 50_000  # a region has ~20,000 users
 
 
 @dataclass(frozen=True)
 class Entry:
     user: UserRef
     cabinets: tuple[Cabinet, ...]
-    expires: float
 
 
 class PrincipalCache:
     def __init__(self, ttl_seconds: float) -> None:
-        self.ttl = ttl_seconds
-        self._entries: dict[uuid.UUID, Entry] = {}
+        self._cache: TtlCache[uuid.UUID, Entry] = TtlCache(ttl_seconds, MAX_ENTRIES)
+
+    @property
+    def ttl(self) -> float:
+        return self._cache.ttl
 
     def get(self, user_id: uuid.UUID, now: float | None = None) -> Entry | None:
-        entry = self._entries.get(user_id)
-        if entry is None:
-            return None
-        if entry.expires <= (time.monotonic() if now is None else now):
-            del self._entries[user_id]
-            return None
-        return entry
+        return self._cache.get(user_id, now)
 
     def put(self, user: UserRef, cabinets: tuple[Cabinet, ...], now: float | None = None) -> None:
-        if self.ttl <= 0:
-            return
-        if len(self._entries) >= MAX_ENTRIES:
-            self._entries.clear()  # crude, but bounded; a region has ~20,000 users
-        start = time.monotonic() if now is None else now
-        self._entries[user.id] = Entry(user, cabinets, start + self.ttl)
+        self._cache.put(user.id, Entry(user, cabinets), now)
 
     def forget(self, user_id: uuid.UUID) -> None:
-        self._entries.pop(user_id, None)
+        self._cache.forget(user_id)

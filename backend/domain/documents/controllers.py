@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.clock import region_today, utcnow
 from backend.domain.accounts.access import Principal
 from backend.domain.documents import services
+from backend.domain.documents.page_grants import PageGrant
 from backend.domain.documents.schemas import DocumentCardIn, DocumentCardOut
 from backend.domain.documents.visibility import visible_document
 from backend.domain.signing.services import file_certificates
@@ -136,6 +137,29 @@ class DocumentController(Controller):
         if width not in svc.settings.page_widths:
             allowed = ", ".join(map(str, svc.settings.page_widths))
             raise Invalid(f"width must be one of {allowed}", field="width")
+        key = (principal.user.id, document_id, file_id, page, width)
+        grant = svc.page_grants.get(key)
+        if grant is None:
+            grant = await self._page_grant(db, svc, principal, document_id, file_id, page, width)
+        headers = {"ETag": grant.etag, "Cache-Control": grant.cache_control}
+        if _not_modified(request, grant.etag):
+            return Response(b"", status_code=304, headers=headers)
+        # A rendered page is 20–300 KB, already in the OS page cache after its first read:
+        # reading it whole here is cheaper than a file response's thread hops and chunks.
+        return Response(grant.path.read_bytes(), media_type="image/webp", headers=headers)
+
+    async def _page_grant(
+        self,
+        db: AsyncSession,
+        svc: Services,
+        principal: Principal,
+        document_id: uuid.UUID,
+        file_id: uuid.UUID,
+        page: int,
+        width: int,
+    ) -> PageGrant:
+        """Check the right, render if needed; remember the answer for a few seconds when
+        the page can no longer change (a tablet reads a document's pages in a burst)."""
         doc = await visible_document(db, principal, document_id)
         f = await services.document_file(db, document_id, file_id)
         if not 1 <= page <= f.pages:
@@ -149,14 +173,11 @@ class DocumentController(Controller):
             stamp = PageStamp.of(await file_certificates(db, document_id, f.id))
             if doc.state in ("draft", "on_route"):
                 cache_control = REVALIDATE
-        # Give the connection back before rendering and streaming: neither needs it, and
-        # holding it while bytes go out starved the pool under load.
+        # Give the connection back before rendering: it does not need it, and holding it
+        # while rendering starved the pool under load.
         await db.close()
         variant = stamp.variant if stamp else ""
         etag = f'"{f.sha256}-{page}-{width}{"-" + variant if variant else ""}"'
-        headers = {"ETag": etag, "Cache-Control": cache_control}
-        if _not_modified(request, etag):
-            return Response(b"", status_code=304, headers=headers)
         cache = svc.pages
         target = cache.path(f.sha256, page, width, variant)
         if not target.is_file():
@@ -173,6 +194,9 @@ class DocumentController(Controller):
                 ),
                 limiter=_render_limiter,
             )
-        return File(
-            path=target, media_type="image/webp", headers=headers, content_disposition_type="inline"
-        )
+        grant = PageGrant(etag, cache_control, target)
+        if cache_control == IMMUTABLE:
+            # Only what cannot change: a page that may still gain a stamp is looked up
+            # every time, so a new signature shows at once.
+            svc.page_grants.put((principal.user.id, document_id, file_id, page, width), grant)
+        return grant

@@ -1,0 +1,31 @@
+"""Remembered answers to "may this user have this page image, and where is it?".
+
+A tablet opening a document asks for its pages in a burst (and again for the next width
+when it rotates); each answer costs a visibility check and a file look-up. For pages
+that can no longer change, the answer is kept per user for as long as the principal
+cache keeps the user's cabinets (KABINET_PRINCIPAL_CACHE_SECONDS), so a withdrawn right
+takes effect within the same few seconds as everywhere else.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from backend.ttl_cache import TtlCache
+
+# (user, document, file version, page, width)
+PageKey = tuple[uuid.UUID, uuid.UUID, uuid.UUID, int, int]
+MAX_ENTRIES = 100_000
+
+
+@dataclass(frozen=True)
+class PageGrant:
+    etag: str
+    cache_control: str
+    path: Path  # the rendered WebP in the page cache
+
+
+def page_grants(ttl_seconds: float) -> TtlCache[PageKey, PageGrant]:
+    return TtlCache(ttl_seconds, MAX_ENTRIES)
