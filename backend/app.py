@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 
@@ -19,6 +20,7 @@ from backend.domain.accounts.controllers import AuthController, MeController
 from backend.domain.accounts.tokens import TokenCodec
 from backend.domain.cabinet.controllers import CabinetController
 from backend.domain.calendar.controllers import CalendarController
+from backend.domain.documents.card_cache import card_cache
 from backend.domain.documents.controllers import DocumentController
 from backend.domain.documents.page_grants import page_grants
 from backend.domain.files.pages import PageCache
@@ -62,6 +64,7 @@ def build_services(settings: Settings) -> Services:
         pages=PageCache(settings.pages_dir, settings.page_widths),
         principals=PrincipalCache(settings.principal_cache_seconds),
         page_grants=page_grants(settings.principal_cache_seconds),
+        cards=card_cache(),
         push=PushConfig(
             keys=VapidKeys.load_or_create(settings.keys_dir / "vapid"),
             policy=EndpointPolicy(settings.push_allowlist),
@@ -87,6 +90,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # The background loops (jobs, push) share this process's engine; they are stopped
         # before the engine is disposed.
         stop_worker = start_in_background(services) if settings.run_jobs else None
+        # Everything built so far lives as long as the process: keep it out of the cyclic
+        # collector's full passes, which otherwise walk it all and stall the event loop.
+        gc.freeze()
         try:
             yield
         finally:

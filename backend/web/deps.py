@@ -15,7 +15,9 @@ from backend.db.models import User, utcnow
 from backend.domain.accounts.access import Principal, UserRef, load_cabinets
 from backend.domain.accounts.cache import PrincipalCache
 from backend.domain.accounts.tokens import TokenCodec
+from backend.domain.documents.card_cache import CardKey
 from backend.domain.documents.page_grants import PageGrant, PageKey
+from backend.domain.documents.schemas import DocumentCardOut
 from backend.domain.files.pages import PageCache
 from backend.domain.files.storage import BlobStore
 from backend.domain.signing.context import SigningContext
@@ -47,6 +49,7 @@ class Services:
     push: PushConfig
     principals: PrincipalCache
     page_grants: TtlCache[PageKey, PageGrant]
+    cards: TtlCache[CardKey, DocumentCardOut]
     signing: SigningContext
 
 

@@ -372,3 +372,25 @@ async def test_a_retried_registration_takes_one_number(env: Env) -> None:
     other = await post(card, ("a.pdf", files.pdf(2), "application/pdf"))
     assert other.status_code == 422
     assert await _counts(env) == before
+
+
+async def test_a_cached_card_shows_the_next_decision(env: Env) -> None:
+    """Cards are cached per revision (audit-event count): a decision makes a new one."""
+    card = (await create(env, await _card(env), [])).json()
+    governor = await env.login("governor")
+    url = f"/api/v1/documents/{card['id']}"
+    first = (await env.client.get(url, headers=governor)).json()
+    assert (await env.client.get(url, headers=governor)).json() == first
+    minister = await env.own_position("minister.digital")
+    r = await env.client.post(
+        f"{url}/forward",
+        json={"position_id": await env.own_position("governor"), "to_position_id": minister},
+        headers=governor,
+    )
+    assert r.status_code == 201, r.text
+    after = (await env.client.get(url, headers=governor)).json()
+    assert len(after["history"]) == len(first["history"]) + 1
+    assert after["history"][-1]["action"] != first["history"][-1]["action"]
+    # The minister it was forwarded to sees the same card; the executor still does not.
+    assert (await env.client.get(url, headers=await env.login("minister.digital"))).json() == after
+    assert (await env.client.get(url, headers=await env.login("executor"))).status_code == 404

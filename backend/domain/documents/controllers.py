@@ -15,11 +15,12 @@ from litestar.response import File
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.clock import region_today, utcnow
+from backend.db.models import Document
 from backend.domain.accounts.access import Principal
 from backend.domain.documents import services
 from backend.domain.documents.page_grants import PageGrant
 from backend.domain.documents.schemas import DocumentCardIn, DocumentCardOut
-from backend.domain.documents.visibility import visible_document
+from backend.domain.documents.visibility import visible_document, visible_revision
 from backend.domain.signing.services import file_certificates
 from backend.domain.signing.stamps import PageStamp
 from backend.errors import Invalid, NotFound
@@ -89,11 +90,18 @@ class DocumentController(Controller):
 
     @get("/{document_id:uuid}", operation_id="documentCard")
     async def card(
-        self, document_id: uuid.UUID, principal: Principal, db: AsyncSession
+        self, document_id: uuid.UUID, principal: Principal, db: AsyncSession, svc: Services
     ) -> DocumentCardOut:
         """The registration card with files, route, resolutions and history."""
-        doc = await visible_document(db, principal, document_id)
-        return await services.document_card(db, doc)
+        revision = await visible_revision(db, principal, document_id)
+        # The card is the same for everyone who may see it; overdue marks depend on the day.
+        key = (document_id, revision, region_today(svc.settings.timezone))
+        card = svc.cards.get(key)
+        if card is None:
+            doc = await db.get_one(Document, document_id)
+            card = await services.document_card(db, doc)
+            svc.cards.put(key, card)
+        return card
 
     @get("/{document_id:uuid}/files/{file_id:uuid}", operation_id="fileContent")
     async def file(
