@@ -109,6 +109,9 @@ def _worker(_: argparse.Namespace) -> int:
 
 def _tick(args: argparse.Namespace) -> int:
     from backend.jobs.registry import run_due
+    from backend.web.logging import configure_logging
+
+    configure_logging(json=get_settings().log_json)
 
     at = dt.datetime.fromisoformat(args.at) if args.at else dt.datetime.now(dt.UTC)
     if at.tzinfo is None:

@@ -137,6 +137,12 @@ class JournalState:
     seq: int = 0
 
 
+# Documents a day in the seed's region, times the days the random recent scenarios span.
+DOCUMENTS_PER_DAY = 5_000
+RECENT_DAYS = 45
+RECENT_DOCUMENTS_CAP = DOCUMENTS_PER_DAY * RECENT_DAYS
+
+
 class RegionBuilder:
     def __init__(self, seed: int, now: dt.datetime, blobs: BlobStore) -> None:
         self.rng = random.Random(seed)
@@ -156,6 +162,7 @@ class RegionBuilder:
         self._login_seq = 0
         self._pdf_pool: list[tuple[str, int, int]] = []
         self.documents_made = 0
+        self.recent_made = 0  # random documents inside the last RECENT_DAYS
         self.journal_rows_written = False
 
     # --- structure ------------------------------------------------------------------------
@@ -901,6 +908,14 @@ class RegionBuilder:
 
     def random_scenario(self) -> None:
         r = self.rng.random()
+        if r < 0.70:
+            # The seed's region takes ~5,000 documents a day; recent work beyond that rate
+            # goes to history instead, so a large region has years of history, not a
+            # month of impossible intake (which filled every cabinet with open items).
+            if self.recent_made >= RECENT_DOCUMENTS_CAP:
+                r = 0.70
+            else:
+                self.recent_made += 1
         executives = [
             self.named["governor"],
             self.named["first"],
