@@ -1,4 +1,6 @@
-"""The visa scenario of `bench.run`: every request is a different approver's real visa.
+"""Request lists for `bench.run` runs in which every request differs (bench/walk.lua).
+
+Visas: every request is a different approver's real visa.
 
 Each line wrk sends is one open approval of an active route stage: the approver's own
 access token (minted with the server's JWT key from the data dir, as a login would issue
@@ -6,12 +8,16 @@ it, to keep argon2 out of the measurement), the document and the sha256 of its c
 main file. A visa is a full decision: idempotency record, the approval, the cabinet item
 closed, stage completion and the next stage or the signatory asked when the last
 approver answers, the audit record and the outbox event, all in one transaction.
+
+Cold cards: every request is another document's card, asked by a user whose cabinet
+holds it, so neither the card cache nor (mostly) the principal cache helps.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 import uuid
 from pathlib import Path
 
@@ -46,7 +52,7 @@ async def pending_visas(
 def write_requests(
     rows: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str]], data_dir: Path, out: Path
 ) -> int:
-    """One line per visa for bench/visa.lua: token, path, JSON body, tab-separated."""
+    """One line per visa for bench/walk.lua: POST, token, path, JSON body."""
     codec = TokenCodec(read_or_create_secret(data_dir / "keys" / "jwt.key"), 3600)
     now = dt.datetime.now(dt.UTC)
     tokens: dict[uuid.UUID, str] = {}
@@ -57,5 +63,39 @@ def write_requests(
             body = json.dumps(
                 {"position_id": str(position_id), "decision": "approved", "file_sha256": sha}
             )
-            f.write(f"{tokens[user_id]}\t/api/v1/documents/{document_id}/visas\t{body}\n")
+            f.write(f"POST\t{tokens[user_id]}\t/api/v1/documents/{document_id}/visas\t{body}\n")
     return len(rows)
+
+
+_CARDS = """
+SELECT DISTINCT ON (ci.document_id) h.user_id, ci.document_id
+FROM cabinet_items ci
+JOIN position_holders h ON h.position_id = ci.position_id
+ORDER BY ci.document_id, h.user_id
+LIMIT $1
+"""
+
+
+async def visible_cards(db_url: str, limit: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(user, document) pairs: each document once, with a user whose cabinet holds it."""
+    conn = await asyncpg.connect(db_url)
+    try:
+        rows = await conn.fetch(_CARDS, limit)
+    finally:
+        await conn.close()
+    pairs = [(r[0], r[1]) for r in rows]
+    random.Random(1).shuffle(pairs)
+    return pairs
+
+
+def write_card_requests(pairs: list[tuple[uuid.UUID, uuid.UUID]], data_dir: Path, out: Path) -> int:
+    """One line per card for bench/walk.lua: GET, token, path."""
+    codec = TokenCodec(read_or_create_secret(data_dir / "keys" / "jwt.key"), 3600)
+    now = dt.datetime.now(dt.UTC)
+    tokens: dict[uuid.UUID, str] = {}
+    with out.open("w") as f:
+        for user_id, document_id in pairs:
+            if user_id not in tokens:
+                tokens[user_id] = codec.issue(user_id, uuid.uuid4(), now)
+            f.write(f"GET\t{tokens[user_id]}\t/api/v1/documents/{document_id}\n")
+    return len(pairs)

@@ -63,8 +63,13 @@ async def run(url: str, login: str, folder: str, limit: int) -> None:
                 f"in his cabinet; {total} documents in the database; today {today}"
             )
             event.listen(engine.sync_engine, "before_cursor_execute", capture)
-            await services.folder_counts(session, cabinet, today)
-            await services.queue(session, cabinet, folder, limit, None, today)
+            # Fresh sessions whose transaction has not begun: there backend/db/fastread.py
+            # hands the statement to SQLAlchemy (which the hook sees) instead of asyncpg;
+            # the SQL is the same compiled text either way.
+            async with AsyncSession(engine) as fresh:
+                await services.folder_counts(fresh, cabinet, today)
+            async with AsyncSession(engine) as fresh:
+                await services.queue(fresh, cabinet, folder, limit, None, today)
             event.remove(engine.sync_engine, "before_cursor_execute", capture)
             names = [
                 "folder counts (services.folder_counts)",

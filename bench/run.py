@@ -31,7 +31,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA = Path(__file__).resolve().parent / "auth.lua"
-VISA_LUA = Path(__file__).resolve().parent / "visa.lua"
+WALK_LUA = Path(__file__).resolve().parent / "walk.lua"
 KABINET = [sys.executable, "-m", "backend.cli"]
 
 
@@ -403,8 +403,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--endpoints",
         type=lambda v: set(v.split(",")),
-        default={"health", "me", "folders", "queue", "card", "page", "visa"},
-        help="comma-separated subset of health,me,folders,queue,card,page,visa",
+        default={"health", "me", "folders", "queue", "card", "card-cold", "page", "visa"},
+        help="comma-separated subset of health,me,folders,queue,card,card-cold,page,visa",
     )
     p.add_argument(
         "--visas",
@@ -491,6 +491,10 @@ def main(argv: list[str] | None = None) -> int:
                             ),
                         )
                     )
+                if "card-cold" in args.endpoints:
+                    cold = _cold_card_run(wrk, server, meter, args, db_url, data_dir, w)
+                    if cold is not None:
+                        results.append(cold)
                 if args.visas and "visa" in args.endpoints:
                     # Last: it uses up open approvals, and leaves the database changed.
                     visa = _visa_run(wrk, server, meter, args, db_url, data_dir, w)
@@ -560,6 +564,47 @@ def _measure(
     return r
 
 
+def _cold_card_run(
+    wrk: str,
+    server: Server,
+    meter: CpuMeter,
+    args: argparse.Namespace,
+    db_url: str,
+    data_dir: Path,
+    workers: int,
+) -> WrkResult | None:
+    """GET a different document's card per request, each by a user who may see it."""
+    from bench import decisions
+
+    pairs = asyncio.run(decisions.visible_cards(db_url, 200_000))
+    requests = data_dir / f"cards-{workers}.tsv"
+    decisions.write_card_requests(pairs, data_dir, requests)
+    r = _measure(
+        "card-cold",
+        workers,
+        meter,
+        args,
+        partial(
+            run_wrk,
+            wrk,
+            server.base + "/",
+            "",
+            duration=args.duration,
+            connections=args.connections,
+            threads=1,  # one Lua state walks the list
+            script=WALK_LUA,
+            extra_env={"KABINET_BENCH_REQUESTS": str(requests)},
+        ),
+    )
+    if r.requests > len(pairs):
+        print(
+            f"  card-cold: {r.requests} requests over {len(pairs)} documents: "
+            "the list wrapped, later requests may have hit the card cache",
+            file=sys.stderr,
+        )
+    return r
+
+
 def _visa_run(
     wrk: str,
     server: Server,
@@ -594,8 +639,8 @@ def _visa_run(
             duration=duration,
             connections=args.connections,
             threads=1,  # one Lua state walks the list: each approval is sent once
-            script=VISA_LUA,
-            extra_env={"KABINET_BENCH_REQUESTS": str(requests)},
+            script=WALK_LUA,
+            extra_env={"KABINET_BENCH_REQUESTS": str(requests), "KABINET_BENCH_ONCE": "1"},
         ),
     )
     after = asyncio.run(_decision_rows(db_url))
