@@ -643,6 +643,7 @@ def _visa_run(
             extra_env={"KABINET_BENCH_REQUESTS": str(requests), "KABINET_BENCH_ONCE": "1"},
         ),
     )
+    time.sleep(2)  # requests still in flight when wrk stopped commit after it
     after = asyncio.run(_decision_rows(db_url))
     added = {k: after[k] - before[k] for k in before}
     print(

@@ -288,6 +288,13 @@ class CabinetItem(Base):
         ),
         # Visibility checks: may this position see this document?
         Index("ix_cabinet_items_document_position", "document_id", "position_id"),
+        # Closing the item of an answered approval or assignment (every decision does).
+        Index(
+            "ix_cabinet_items_ref",
+            "ref_id",
+            postgresql_where=text("state = 'open'"),
+            sqlite_where=text("state = 'open'"),
+        ),
     )
 
 
@@ -397,6 +404,8 @@ class Approval(Base):
     stale: Mapped[bool] = mapped_column(Boolean, default=False)
     __table_args__ = (
         Index("ix_approvals_route", "route_id", "stage_id"),
+        # Who is asked at this stage: every visa, auto-visa and reminder looks up by stage.
+        Index("ix_approvals_stage", "stage_id"),
         # At most one live (not stale) request per position and stage.
         Index(
             "uq_approvals_live",
@@ -484,6 +493,8 @@ class Assignment(Base):
     overdue_notified_at: Mapped[dt.datetime | None] = mapped_column()
     __table_args__ = (
         Index("ix_assignments_executor", "executor_position_id", "state"),
+        # The card's resolution tree reads a document's assignments.
+        Index("ix_assignments_document", "document_id"),
         # The reminder and overdue jobs: open assignments not yet notified, by deadline.
         Index(
             "ix_assignments_remind_due",
