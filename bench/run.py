@@ -191,7 +191,9 @@ def get_json(url: str, token: str) -> Any:
 class Server:
     """`kabinet serve` in its own process group, stopped by that group's id."""
 
-    def __init__(self, env: dict[str, str], workers: int, log: Path) -> None:
+    def __init__(
+        self, env: dict[str, str], workers: int, log: Path, server: str = "uvicorn"
+    ) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = log.open("ab")
@@ -205,6 +207,31 @@ class Server:
             "--workers",
             str(workers),
         ]
+        if server == "granian":
+            # The same app under granian (Rust HTTP, its own worker processes), for the
+            # comparison issue 7 asks for; `kabinet serve` itself runs uvicorn.
+            granian = shutil.which("granian", path=str(Path(sys.executable).parent))
+            if granian is None:
+                sys.exit("--server granian: `.venv/bin/pip install granian` first")
+            env = {**env, "KABINET_RUN_JOBS": "1"}
+            cmd = [
+                granian,
+                "--interface",
+                "asgi",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+                "--loop",
+                "uvloop",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+                "backend.app:create_app",
+            ]
         self.proc = subprocess.Popen(
             cmd, env=env, cwd=ROOT, stdout=self.log, stderr=self.log, start_new_session=True
         )
@@ -401,6 +428,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", help="data dir (default: a new temp dir)")
     p.add_argument("--explain", action="store_true", help="print bench.explain after the run")
     p.add_argument(
+        "--server",
+        choices=("uvicorn", "granian"),
+        default="uvicorn",
+        help="HTTP server: uvicorn (`kabinet serve`) or granian (needs `pip install granian`)",
+    )
+    p.add_argument(
         "--endpoints",
         type=lambda v: set(v.split(",")),
         default={"health", "me", "folders", "queue", "card", "card-cold", "page", "visa"},
@@ -456,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[WrkResult] = []
     try:
         for w in workers:
-            server = Server(env, w, data_dir / f"server-{w}.log")
+            server = Server(env, w, data_dir / f"server-{w}.log", args.server)
             try:
                 server.wait_ready()
                 meter = CpuMeter(server.proc.pid, args.db)
@@ -507,7 +540,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"documents={docs} users={users} "
             f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s "
-            f"(after {args.warmup}s warm-up), pool {args.pool_size}/worker, "
+            f"(after {args.warmup}s warm-up), {args.server}, pool {args.pool_size}/worker, "
             f"cpus={info['cpus']}, code {info['code']}"
         )
         print_table(results)

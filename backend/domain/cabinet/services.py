@@ -8,8 +8,20 @@ import uuid
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Date, Integer, Select, bindparam, case, exists, func, select, tuple_
+from sqlalchemy import (
+    Date,
+    Integer,
+    Select,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal_column,
+    select,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnClause
 from sqlalchemy.types import Uuid
 
 from backend.db.fastread import fetch_rows
@@ -26,6 +38,11 @@ from backend.domain.accounts.access import Cabinet
 from backend.domain.cabinet.schemas import FolderCount, QueueItem, QueuePage
 from backend.errors import Invalid
 
+# The state is written into the SQL, not bound: PostgreSQL then matches the partial
+# indexes (`WHERE state = 'open'`) in a generic plan and can keep the prepared statement's
+# plan instead of planning every execution (a bound 'open' cannot prove the predicate).
+_OPEN: ColumnClause[str] = literal_column("'open'")
+
 
 @lru_cache(maxsize=2)
 def _counts_statement(open_only: bool) -> Select[Any]:
@@ -39,7 +56,7 @@ def _counts_statement(open_only: bool) -> Select[Any]:
             func.coalesce(func.sum(case((item.deadline < today, 1), else_=0)), 0),
             func.coalesce(func.sum(case((item.unread.is_(True), 1), else_=0)), 0),
         )
-        .where(item.position_id == bindparam("position_id"), item.state == "open")
+        .where(item.position_id == bindparam("position_id"), item.state == _OPEN)
         .group_by(item.folder)
     )
     if open_only:
@@ -86,7 +103,7 @@ def _queue_statement(after_cursor: bool, open_only: bool) -> Select[Any]:
     conditions = [
         item.position_id == bindparam("position_id"),
         item.folder == bindparam("folder"),
-        item.state == "open",
+        item.state == _OPEN,
     ]
     if after_cursor:
         conditions.append(
