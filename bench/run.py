@@ -446,6 +446,10 @@ def main(argv: list[str] | None = None) -> int:
         help="open approvals to visa in the visa run (0: no visa run; it changes the data)",
     )
     args = p.parse_args(argv)
+    # A SIGTERM (or a killed parent script) must still stop the server's process group in
+    # the `finally` below; by default Python would die without running it, leaving an
+    # orphaned `kabinet serve` polling the database during the next runs.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if not 1 <= args.duration <= 60:
         p.error("--duration must be 1..60 seconds")
     if "127.0.0.1" not in args.pg and "localhost" not in args.pg:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from sqlalchemy import Select
 from sqlalchemy.engine import Dialect
@@ -30,6 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.compiler import SQLCompiler
 
 Processor = Callable[[Any], Any]
+# A select of any number of columns of any type.
+AnySelect: TypeAlias = Select[*tuple[Any, ...]]
 
 
 @dataclass(frozen=True)
@@ -41,10 +43,10 @@ class _Compiled:
     results: tuple[tuple[int, Processor], ...]  # (column index, processor), where one exists
 
 
-_compiled: dict[tuple[int, str], tuple[Select[Any], _Compiled]] = {}
+_compiled: dict[tuple[int, str], tuple[AnySelect, _Compiled]] = {}
 
 
-def _compile(stmt: Select[Any], dialect: Dialect) -> _Compiled:
+def _compile(stmt: AnySelect, dialect: Dialect) -> _Compiled:
     key = (id(stmt), dialect.name)
     hit = _compiled.get(key)
     if hit is not None and hit[0] is stmt:
@@ -87,7 +89,7 @@ async def _driver(session: AsyncSession) -> tuple[Any, Dialect] | None:
 
 
 async def fetch_rows(
-    session: AsyncSession, stmt: Select[Any], params: Mapping[str, Any]
+    session: AsyncSession, stmt: AnySelect, params: Mapping[str, Any]
 ) -> Sequence[Sequence[Any]]:
     """All rows of a read statement as tuples (positional, like `Row`)."""
     found = await _driver(session)

@@ -7,7 +7,6 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.db.ids import new_id
@@ -41,12 +40,3 @@ def record(
     )
     session.add(event)
     return event
-
-
-async def document_history(session: AsyncSession, document_id: uuid.UUID) -> list[AuditEvent]:
-    rows = await session.scalars(
-        select(AuditEvent)
-        .where(AuditEvent.document_id == document_id)
-        .order_by(AuditEvent.at, AuditEvent.id)
-    )
-    return list(rows)

@@ -5,17 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import msgspec
-from sqlalchemy import select, update
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import Uuid
 
 from backend.clock import region_today
+from backend.db.fastread import fetch_rows
 from backend.db.ids import new_id
-from backend.db.lookups import user_names
 from backend.db.models import (
+    AuditEvent,
     CabinetItem,
     Correspondent,
     Document,
@@ -24,9 +27,10 @@ from backend.db.models import (
     Journal,
     Organization,
     Position,
+    User,
 )
 from backend.domain.accounts.access import Principal
-from backend.domain.audit.services import document_history, record
+from backend.domain.audit.services import record
 from backend.domain.documents import schemas
 from backend.domain.files.formats import inspect_file
 from backend.domain.files.storage import BlobStore
@@ -214,29 +218,58 @@ async def create_document(
     return doc
 
 
-async def document_card(session: AsyncSession, doc: Document) -> schemas.DocumentCardOut:
-    author_row = (
-        await session.execute(
-            select(Position.title, Organization.short_name)
-            .join(Organization, Organization.id == Position.organization_id)
-            .where(Position.id == doc.author_position_id)
-        )
-    ).one()
+@lru_cache(maxsize=1)
+def _header_statement() -> Select[Any]:
+    """The author's title and organisation and the correspondent's name, in one statement."""
     correspondent = (
-        await session.scalar(
-            select(Correspondent.name).where(Correspondent.id == doc.correspondent_id)
-        )
-        if doc.correspondent_id
-        else None
+        select(Correspondent.name)
+        .where(Correspondent.id == bindparam("correspondent_id", type_=Uuid()))
+        .scalar_subquery()
     )
-    addressees = (
-        await session.execute(
-            select(DocumentAddressee.position_id, Position.title, DocumentAddressee.mode)
-            .join(Position, Position.id == DocumentAddressee.position_id)
-            .where(DocumentAddressee.document_id == doc.id)
-            .order_by(Position.title)
+    return (
+        select(Position.title, Organization.short_name, correspondent)
+        .join(Organization, Organization.id == Position.organization_id)
+        .where(Position.id == bindparam("author_id", type_=Uuid()))
+    )
+
+
+@lru_cache(maxsize=1)
+def _addressees_statement() -> Select[uuid.UUID, str, str]:
+    return (
+        select(DocumentAddressee.position_id, Position.title, DocumentAddressee.mode)
+        .join(Position, Position.id == DocumentAddressee.position_id)
+        .where(DocumentAddressee.document_id == bindparam("document_id", type_=Uuid()))
+        .order_by(Position.title)
+    )
+
+
+@lru_cache(maxsize=1)
+def _history_statement() -> Select[Any]:
+    """The document's audit trail with the acting user's name (the card's history)."""
+    return (
+        select(
+            AuditEvent.at,
+            AuditEvent.action,
+            User.full_name,
+            AuditEvent.position_id,
+            AuditEvent.actor_role,
+            AuditEvent.details,
         )
-    ).all()
+        .outerjoin(User, User.id == AuditEvent.user_id)
+        .where(AuditEvent.document_id == bindparam("document_id", type_=Uuid()))
+        .order_by(AuditEvent.at, AuditEvent.id)
+    )
+
+
+async def document_card(session: AsyncSession, doc: Document) -> schemas.DocumentCardOut:
+    # Built once per (document, revision) and then served from the card cache; the
+    # statements are few and prebuilt because a cold card is still a common request.
+    [(author_title, author_org, correspondent)] = await fetch_rows(
+        session,
+        _header_statement(),
+        {"author_id": doc.author_position_id, "correspondent_id": doc.correspondent_id},
+    )
+    addressees = await fetch_rows(session, _addressees_statement(), {"document_id": doc.id})
     files = await session.scalars(
         select(DocumentFile)
         .where(DocumentFile.document_id == doc.id, DocumentFile.is_current.is_(True))
@@ -250,9 +283,7 @@ async def document_card(session: AsyncSession, doc: Document) -> schemas.Documen
     route = await document_route(session, doc.id)
     signatures = await card_signatures(session, doc.id)
     resolutions = await resolution_tree(session, doc.id, region_today(get_settings().timezone))
-    events = await document_history(session, doc.id)
-    user_ids = {e.user_id for e in events if e.user_id}
-    names = await user_names(session, user_ids)
+    events = await fetch_rows(session, _history_statement(), {"document_id": doc.id})
     return schemas.DocumentCardOut(
         id=doc.id,
         kind=doc.kind,
@@ -264,7 +295,7 @@ async def document_card(session: AsyncSession, doc: Document) -> schemas.Documen
         access_level=doc.access_level,
         urgent=doc.urgent,
         deadline=doc.deadline,
-        author=schemas.PositionRef(doc.author_position_id, author_row[0], author_row[1]),
+        author=schemas.PositionRef(doc.author_position_id, author_title, author_org),
         correspondent=correspondent,
         addressees=[schemas.AddresseeOut(pid, title, mode) for pid, title, mode in addressees],
         files=[
@@ -274,17 +305,7 @@ async def document_card(session: AsyncSession, doc: Document) -> schemas.Documen
         route=msgspec.to_builtins(route) if route is not None else None,
         signatures=msgspec.to_builtins(signatures),
         resolutions=msgspec.to_builtins(resolutions),
-        history=[
-            schemas.HistoryOut(
-                e.at,
-                e.action,
-                names.get(e.user_id) if e.user_id else None,
-                e.position_id,
-                e.actor_role,
-                e.details,
-            )
-            for e in events
-        ],
+        history=[schemas.HistoryOut(*e) for e in events],
         created_at=doc.created_at,
     )
 
