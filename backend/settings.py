@@ -57,6 +57,9 @@ class Settings:
     # tests or embedded elsewhere leaves it off.
     run_jobs: bool = False
     jobs_interval_seconds: int = 30
+    # How long a decision's first answer is kept for replays of its Idempotency-Key. A
+    # tablet's offline outbox replays within days; a month leaves room for a long trip.
+    idempotency_days: int = 30
 
     @property
     def files_dir(self) -> Path:
@@ -104,6 +107,7 @@ def load_settings() -> Settings:
         pwa_dir=Path(os.environ.get("KABINET_PWA_DIR") or _DEFAULT_PWA_DIR),
         run_jobs=_bool("KABINET_RUN_JOBS", False),
         jobs_interval_seconds=max(1, _int("KABINET_JOBS_INTERVAL", 30)),
+        idempotency_days=max(1, _int("KABINET_IDEMPOTENCY_DAYS", 30)),
     )
 
 

@@ -17,13 +17,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backend.db.engine import make_engine, make_sessionmaker
 from backend.jobs.auto_visa import auto_visa
+from backend.jobs.housekeeping import expire_idempotency
 from backend.jobs.reminders import overdue, reminders
 from backend.settings import Settings
 
 Sessions = async_sessionmaker[AsyncSession]
 Job = Callable[[Settings, Sessions, dt.datetime], Awaitable[bool]]
 
-JOBS: dict[str, Job] = {"auto_visa": auto_visa, "reminders": reminders, "overdue": overdue}
+JOBS: dict[str, Job] = {
+    "auto_visa": auto_visa,
+    "reminders": reminders,
+    "overdue": overdue,
+    "expire_idempotency": expire_idempotency,
+}
 
 
 async def run_due(

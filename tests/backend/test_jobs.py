@@ -23,7 +23,15 @@ from sqlalchemy import func, select, update
 from backend import cli
 from backend.app import create_app
 from backend.db.migrate import upgrade
-from backend.db.models import Approval, Assignment, AuditEvent, Route, RouteStage
+from backend.db.models import (
+    Approval,
+    Assignment,
+    AuditEvent,
+    IdempotencyRecord,
+    Route,
+    RouteStage,
+    User,
+)
 from backend.jobs import worker
 from backend.jobs.registry import JOBS, run_due
 from backend.settings import load_settings
@@ -289,3 +297,39 @@ async def test_two_tick_processes_split_the_due_stages(env: Env) -> None:
         )
         asked = await count(env, Approval, Approval.document_id == doc_id)
         assert (autos, completed, asked) == (2, 1, 3), doc_id
+
+
+async def test_idempotency_records_expire_after_the_configured_days(env: Env) -> None:
+    """Records older than KABINET_IDEMPOTENCY_DAYS are deleted; younger ones stay."""
+    now = dt.datetime.now(dt.UTC)
+    tag = uuid.uuid4().hex[:8]
+    ages = {f"old-{tag}-{i}": dt.timedelta(days=31 + i) for i in range(3)}
+    ages[f"recent-{tag}"] = dt.timedelta(days=29)
+    async with env.app.state.services.sessions() as session:
+        user_id = await session.scalar(select(User.id).where(User.login == "governor"))
+        for key, age in ages.items():
+            session.add(
+                IdempotencyRecord(
+                    id=uuid.uuid4(),
+                    user_id=user_id,
+                    key=key,
+                    request_hash="0" * 64,
+                    status_code=201,
+                    response_body="{}",
+                    created_at=now - age,
+                )
+            )
+        await session.commit()
+
+    async def keys() -> set[str]:
+        async with env.app.state.services.sessions() as session:
+            found = await session.scalars(
+                select(IdempotencyRecord.key).where(IdempotencyRecord.key.like(f"%-{tag}%"))
+            )
+            return set(found)
+
+    assert await keys() == set(ages)
+    settings = dataclasses.replace(env.settings, idempotency_days=30)
+    assert "expire_idempotency" in await run_due(settings, now)
+    assert await keys() == {f"recent-{tag}"}
+    assert "expire_idempotency" not in await run_due(settings, now)
