@@ -394,3 +394,19 @@ async def test_a_cached_card_shows_the_next_decision(env: Env) -> None:
     # The minister it was forwarded to sees the same card; the executor still does not.
     assert (await env.client.get(url, headers=await env.login("minister.digital"))).json() == after
     assert (await env.client.get(url, headers=await env.login("executor"))).status_code == 404
+
+
+async def test_a_cleared_page_cache_under_a_remembered_grant_renders_again(env: Env) -> None:
+    card = (
+        await create(env, await _card(env), [("a.pdf", files.pdf(2), "application/pdf")])
+    ).json()
+    f = card["files"][0]
+    url = f"/api/v1/documents/{card['id']}/files/{f['id']}/pages/1"
+    governor = await env.login("governor")
+    first = await env.client.get(url, params={"width": 480}, headers=governor)
+    assert first.status_code == 200
+    cached = env.app.state.services.pages.path(f["sha256"], 1, 480)
+    cached.unlink()  # an operator clears the page cache; the grant is still remembered
+    again = await env.client.get(url, params={"width": 480}, headers=governor)
+    assert again.status_code == 200 and again.content[:4] == b"RIFF"
+    assert cached.is_file()

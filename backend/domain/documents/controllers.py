@@ -154,7 +154,14 @@ class DocumentController(Controller):
             return Response(b"", status_code=304, headers=headers)
         # A rendered page is 20–300 KB, already in the OS page cache after its first read:
         # reading it whole here is cheaper than a file response's thread hops and chunks.
-        return Response(grant.path.read_bytes(), media_type="image/webp", headers=headers)
+        try:
+            body = grant.path.read_bytes()
+        except FileNotFoundError:
+            # The page cache was cleared under a remembered grant: render it again.
+            svc.page_grants.forget(key)
+            grant = await self._page_grant(db, svc, principal, document_id, file_id, page, width)
+            body = grant.path.read_bytes()
+        return Response(body, media_type="image/webp", headers=headers)
 
     async def _page_grant(
         self,
