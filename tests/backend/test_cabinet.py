@@ -117,3 +117,45 @@ async def test_bad_queue_parameters_are_4xx(env: Env, params: dict[str, object])
     )
     assert 400 <= r.status_code < 500
     assert r.json()["detail"]
+
+
+async def test_opening_a_document_marks_its_items_read_in_that_cabinet(env: Env) -> None:
+    pid = await env.own_position("minister.finance")
+    headers = await env.login("minister.finance")
+
+    async def unread() -> dict[str, int]:
+        r = await env.client.get(f"/api/v1/cabinets/{pid}/folders", headers=headers)
+        return {f["folder"]: f["unread"] for f in r.json()}
+
+    async def queue(folder: str) -> list[dict[str, object]]:
+        r = await env.client.get(
+            f"/api/v1/cabinets/{pid}/queue",
+            params={"folder": folder, "limit": 100},
+            headers=headers,
+        )
+        items: list[dict[str, object]] = r.json()["items"]
+        return items
+
+    before = await unread()
+    folder = next(f for f, n in before.items() if n > 0)
+    item = next(i for i in await queue(folder) if i["unread"])
+    doc = item["document_id"]
+    url = f"/api/v1/cabinets/{pid}/read"
+    # Someone else's cabinet: 403, and nothing changes.
+    r = await env.client.post(url, json={"document_id": doc}, headers=await env.login("executor"))
+    assert r.status_code == 403
+    assert await unread() == before
+    r = await env.client.post(url, json={"document_id": doc}, headers=headers)
+    assert r.status_code == 204
+    after = await unread()
+    assert after[folder] < before[folder]
+    assert not [i for i in await queue(folder) if i["document_id"] == doc and i["unread"]]
+    # Again, or a document this cabinet has nothing of: 204, nothing else changes.
+    assert (
+        await env.client.post(url, json={"document_id": doc}, headers=headers)
+    ).status_code == 204
+    r = await env.client.post(url, json={"document_id": str(uuid.uuid4())}, headers=headers)
+    assert r.status_code == 204
+    assert await unread() == after
+    r = await env.client.post(url, json={"document_id": "nope"}, headers=headers)
+    assert r.status_code in (400, 422)

@@ -71,6 +71,22 @@ def test_queue_load_more(page: Any) -> None:
         page.wait_for_function(f"document.querySelectorAll('[data-document-id]').length > {before}")
 
 
+def test_opening_a_document_clears_its_new_mark(page: Any) -> None:
+    sign_in(page, "governor")
+    tile = page.locator("[data-folder=resolve]")
+    tile.click()
+    unread = page.locator(".qitem.unread[data-document-id]")
+    unread.first.wait_for()
+    doc_id = unread.first.get_attribute("data-document-id")
+    with page.expect_response(lambda r: r.url.endswith("/read") and r.status == 204):
+        unread.first.click()
+        page.locator(f"[data-card-id='{doc_id}']").wait_for()
+    page.go_back()
+    item = page.locator(f"[data-document-id='{doc_id}']")
+    item.wait_for()
+    assert "unread" not in (item.get_attribute("class") or "")
+
+
 def test_offline_reload_shows_queue_and_pages(page: Any, context: Any) -> None:
     sign_in(page, "governor")
     wait_offline_ready(page)

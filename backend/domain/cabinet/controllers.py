@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from litestar import Controller, get
+from litestar import Controller, get, post
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.clock import region_today
 from backend.domain.accounts.access import Principal
 from backend.domain.cabinet import services
-from backend.domain.cabinet.schemas import FolderCount, QueuePage
+from backend.domain.cabinet.schemas import FolderCount, QueuePage, ReadIn
 from backend.web.deps import Services
 
 
@@ -44,3 +44,14 @@ class CabinetController(Controller):
         return await services.queue(
             db, cabinet, folder, limit, cursor, region_today(svc.settings.timezone)
         )
+
+    @post("/read", operation_id="markRead", status_code=204)
+    async def mark_read(
+        self, position_id: uuid.UUID, data: ReadIn, principal: Principal, db: AsyncSession
+    ) -> None:
+        """The user opened `document_id` in this cabinet: its items here are no longer new.
+
+        Not a decision (no audit, no Idempotency-Key): repeating it changes nothing."""
+        cabinet = principal.cabinet(position_id)
+        await services.mark_read(db, cabinet, data.document_id)
+        await db.commit()

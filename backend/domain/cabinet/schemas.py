@@ -38,3 +38,9 @@ class QueueItem(msgspec.Struct):
 class QueuePage(msgspec.Struct):
     items: list[QueueItem]
     next_cursor: str | None
+
+
+class ReadIn(msgspec.Struct, forbid_unknown_fields=True):
+    """The user opened this document in this cabinet."""
+
+    document_id: uuid.UUID

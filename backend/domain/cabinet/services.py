@@ -19,6 +19,7 @@ from sqlalchemy import (
     literal_column,
     select,
     tuple_,
+    update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnClause
@@ -226,3 +227,23 @@ async def queue(
     ]
     next_cursor = encode_cursor(rows[-1][6], rows[-1][0]) if more else None
     return QueuePage(items, next_cursor)
+
+
+async def mark_read(session: AsyncSession, cabinet: Cabinet, document_id: uuid.UUID) -> int:
+    """The document was opened in this cabinet: its open items there are no longer new.
+
+    Per cabinet, not per person: an assistant opening a letter in the governor's cabinet
+    has looked at it for that cabinet, as a secretary who opens the post does. Items of a
+    document the cabinet has none of are simply not there, so nothing is revealed."""
+    result = await session.execute(
+        update(CabinetItem)
+        .where(
+            CabinetItem.position_id == cabinet.position_id,
+            CabinetItem.document_id == document_id,
+            CabinetItem.state == _OPEN,
+            CabinetItem.unread.is_(True),
+        )
+        .values(unread=False),
+        execution_options={"synchronize_session": False},
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

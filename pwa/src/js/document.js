@@ -1,6 +1,6 @@
 // The document: page images (swipe between pages, zoom), requisites, files, route with
 // visas and remarks, the resolutions tree, history, and the action bar for the folder.
-import { get } from "./api.js";
+import { get, send } from "./api.js";
 import { mainFile, pageSrc, WIDTHS } from "./prefetch.js";
 import { rememberPositions } from "./positions.js";
 import { openIssueSheet, openRejectDraftSheet, openResolutionSheet, openSignSheet, openVisaSheet } from "./sheets.js";
@@ -31,6 +31,11 @@ export async function renderDocument(root, docId, folder) {
     return;
   }
   rememberPositions(card);
+  if (!meta.fromCache && pid()) {
+    // Opened (not prefetched): its items in this cabinet are no longer new. Online only;
+    // offline the mark simply stays until the next time the document is opened.
+    send("POST", `/cabinets/${pid()}/read`, { document_id: docId }).catch(() => {});
+  }
   const file = mainFile(card);
   const viewer = h("section", { class: "viewer", "aria-label": "Страницы документа" });
   const info = h("aside", { class: "doc-info", "aria-label": "Сведения о документе" });
