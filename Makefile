@@ -43,8 +43,9 @@ test: pwa
 	$(BIN)/mypy
 	$(BIN)/pytest
 
+# make bench BENCH_ARGS="--documents 1000000 --users 20000 --keep" (see bench/README.md)
 bench: install
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) pwa/dist
