@@ -49,21 +49,31 @@ async def pending_visas(
     return [(r[0], r[1], r[2], r[3]) for r in rows]
 
 
+class _Tokens:
+    """Access tokens as a login would issue them, signed with the server's own key."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self._codec = TokenCodec(read_or_create_secret(data_dir / "keys" / "jwt.key"), 3600)
+        self._now = dt.datetime.now(dt.UTC)
+        self._issued: dict[uuid.UUID, str] = {}
+
+    def __call__(self, user_id: uuid.UUID) -> str:
+        if user_id not in self._issued:
+            self._issued[user_id] = self._codec.issue(user_id, uuid.uuid4(), self._now)
+        return self._issued[user_id]
+
+
 def write_requests(
     rows: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str]], data_dir: Path, out: Path
 ) -> int:
     """One line per visa for bench/walk.lua: POST, token, path, JSON body."""
-    codec = TokenCodec(read_or_create_secret(data_dir / "keys" / "jwt.key"), 3600)
-    now = dt.datetime.now(dt.UTC)
-    tokens: dict[uuid.UUID, str] = {}
+    token = _Tokens(data_dir)
     with out.open("w") as f:
         for user_id, document_id, position_id, sha in rows:
-            if user_id not in tokens:
-                tokens[user_id] = codec.issue(user_id, uuid.uuid4(), now)
             body = json.dumps(
                 {"position_id": str(position_id), "decision": "approved", "file_sha256": sha}
             )
-            f.write(f"POST\t{tokens[user_id]}\t/api/v1/documents/{document_id}/visas\t{body}\n")
+            f.write(f"POST\t{token(user_id)}\t/api/v1/documents/{document_id}/visas\t{body}\n")
     return len(rows)
 
 
@@ -90,12 +100,8 @@ async def visible_cards(db_url: str, limit: int) -> list[tuple[uuid.UUID, uuid.U
 
 def write_card_requests(pairs: list[tuple[uuid.UUID, uuid.UUID]], data_dir: Path, out: Path) -> int:
     """One line per card for bench/walk.lua: GET, token, path."""
-    codec = TokenCodec(read_or_create_secret(data_dir / "keys" / "jwt.key"), 3600)
-    now = dt.datetime.now(dt.UTC)
-    tokens: dict[uuid.UUID, str] = {}
+    token = _Tokens(data_dir)
     with out.open("w") as f:
         for user_id, document_id in pairs:
-            if user_id not in tokens:
-                tokens[user_id] = codec.issue(user_id, uuid.uuid4(), now)
-            f.write(f"GET\t{tokens[user_id]}\t/api/v1/documents/{document_id}\n")
+            f.write(f"GET\t{token(user_id)}\t/api/v1/documents/{document_id}\n")
     return len(pairs)

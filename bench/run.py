@@ -601,6 +601,39 @@ def _measure(
     return r
 
 
+def _walk(
+    name: str,
+    wrk: str,
+    server: Server,
+    meter: CpuMeter,
+    args: argparse.Namespace,
+    workers: int,
+    requests: Path,
+    duration: int,
+    *,
+    once: bool,
+) -> WrkResult:
+    """Measure a run of prepared, all-different requests (bench/walk.lua)."""
+    env = {"KABINET_BENCH_REQUESTS": str(requests), "KABINET_BENCH_ONCE": "1" if once else "0"}
+    return _measure(
+        name,
+        workers,
+        meter,
+        args,
+        partial(
+            run_wrk,
+            wrk,
+            server.base + "/",
+            "",
+            duration=duration,
+            connections=args.connections,
+            threads=1,  # one Lua state walks the list: each line is sent in order
+            script=WALK_LUA,
+            extra_env=env,
+        ),
+    )
+
+
 def _cold_card_run(
     wrk: str,
     server: Server,
@@ -616,23 +649,7 @@ def _cold_card_run(
     pairs = asyncio.run(decisions.visible_cards(db_url, 200_000))
     requests = data_dir / f"cards-{workers}.tsv"
     decisions.write_card_requests(pairs, data_dir, requests)
-    r = _measure(
-        "card-cold",
-        workers,
-        meter,
-        args,
-        partial(
-            run_wrk,
-            wrk,
-            server.base + "/",
-            "",
-            duration=args.duration,
-            connections=args.connections,
-            threads=1,  # one Lua state walks the list
-            script=WALK_LUA,
-            extra_env={"KABINET_BENCH_REQUESTS": str(requests)},
-        ),
-    )
+    r = _walk("card-cold", wrk, server, meter, args, workers, requests, args.duration, once=False)
     if r.requests > len(pairs):
         print(
             f"  card-cold: {r.requests} requests over {len(pairs)} documents: "
@@ -664,22 +681,7 @@ def _visa_run(
     requests = data_dir / f"visas-{workers}.tsv"
     decisions.write_requests(rows, data_dir, requests)
     before = asyncio.run(_decision_rows(db_url))
-    r = _measure(
-        "visa",
-        workers,
-        meter,
-        args,
-        lambda: run_wrk(
-            wrk,
-            server.base + "/",
-            "",
-            duration=duration,
-            connections=args.connections,
-            threads=1,  # one Lua state walks the list: each approval is sent once
-            script=WALK_LUA,
-            extra_env={"KABINET_BENCH_REQUESTS": str(requests), "KABINET_BENCH_ONCE": "1"},
-        ),
-    )
+    r = _walk("visa", wrk, server, meter, args, workers, requests, duration, once=True)
     time.sleep(2)  # requests still in flight when wrk stopped commit after it
     after = asyncio.run(_decision_rows(db_url))
     added = {k: after[k] - before[k] for k in before}
