@@ -39,6 +39,7 @@ class _Compiled:
     sql: str
     names: tuple[str, ...]  # bind parameter names in positional order
     defaults: dict[str, Any]  # values bound by the statement itself (literals)
+    required: frozenset[str]  # parameters the caller must give
     binds: tuple[Processor | None, ...]  # per position
     results: tuple[tuple[int, Processor], ...]  # (column index, processor), where one exists
 
@@ -68,6 +69,7 @@ def _compile(stmt: AnySelect, dialect: Dialect) -> _Compiled:
         sql=str(compiled),
         names=names,
         defaults=dict(compiled.params),
+        required=frozenset(n for n in names if compiled.binds[n].required),
         binds=binds,
         results=results,
     )
@@ -98,6 +100,9 @@ async def fetch_rows(
         return rows
     driver, dialect = found
     c = _compile(stmt, dialect)
+    if missing := c.required.difference(params):
+        # As SQLAlchemy would: a forgotten parameter must not quietly become NULL.
+        raise ValueError(f"fastread: no value for {', '.join(sorted(missing))}")
     args = []
     for name, proc in zip(c.names, c.binds, strict=True):
         value = params[name] if name in params else c.defaults[name]

@@ -58,9 +58,11 @@ async def test_reads_inside_the_callers_transaction(env: Env) -> None:
         assert after[2] != "probe"
 
 
-async def test_expanding_parameters_are_refused_on_postgresql(env: Env) -> None:
+async def test_expanding_or_missing_parameters_are_refused_on_postgresql(env: Env) -> None:
     if env.name != "pg":
         pytest.skip("SQLite always goes through the session")
     async with env.app.state.services.readers() as session:
         with pytest.raises(ValueError, match="expanding"):
             await fetch_rows(session, _EXPANDING, {"ids": [uuid.uuid4()]})
+        with pytest.raises(ValueError, match="no value for item_id"):
+            await fetch_rows(session, _ITEM, {})
