@@ -1,8 +1,8 @@
 """A small per-process cache whose entries expire after a fixed number of seconds.
 
 Used where a few seconds of staleness is already part of the design (see
-accounts/cache.py): the entries are cheap to rebuild from the database, so the bound on
-size is crude — when full, the cache starts over.
+accounts/cache.py). Every entry lives the same TTL, so insertion order is expiry order:
+when full, the oldest entry goes (and an expired one would be first in line anyway).
 """
 
 from __future__ import annotations
@@ -32,8 +32,10 @@ class TtlCache(Generic[K, V]):
     def put(self, key: K, value: V, now: float | None = None) -> None:
         if self.ttl <= 0:
             return
+        # Re-inserted at the end, so that the dict's order stays the expiry order.
+        self._entries.pop(key, None)
         if len(self._entries) >= self.max_entries:
-            self._entries.clear()
+            del self._entries[next(iter(self._entries))]
         start = time.monotonic() if now is None else now
         self._entries[key] = (start + self.ttl, value)
 

@@ -21,12 +21,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import asyncpg
 
-ROOT = Path(__file__).resolve().parent.parent
-KABINET = [sys.executable, "-m", "backend.cli"]
+from bench.run import KABINET, ROOT, _admin, _db_url, drop_database
 
 _COUNTS = {
     "active stages": "SELECT count(*) FROM route_stages WHERE state = 'active'",
@@ -62,27 +60,6 @@ _DUPLICATES = {
 }
 
 
-def _url(base: str, db: str) -> str:
-    return f"{base.rstrip('/')}/{db}"
-
-
-async def _copy(base: str, source: str, target: str) -> None:
-    conn = await asyncpg.connect(_url(base, "postgres"))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{target}" TEMPLATE "{source}"')
-    finally:
-        await conn.close()
-
-
-async def _drop(base: str, target: str) -> None:
-    conn = await asyncpg.connect(_url(base, "postgres"))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 async def _counts(url: str, queries: dict[str, str]) -> dict[str, int]:
     conn = await asyncpg.connect(url)
     try:
@@ -92,7 +69,7 @@ async def _counts(url: str, queries: dict[str, str]) -> dict[str, int]:
 
 
 def _run(base: str, db: str, data_dir: str, processes: int, at: str) -> dict[str, object]:
-    url = _url(base, db)
+    url = _db_url(base, db)
     env = {
         **os.environ,
         "KABINET_DATABASE_URL": url.replace("postgresql://", "postgresql+asyncpg://", 1),
@@ -156,11 +133,17 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for n in (1, args.processes):
         copy = f"{args.db}_jobs{n}"
-        asyncio.run(_copy(args.pg, args.db, copy))
+        asyncio.run(
+            _admin(
+                args.pg,
+                f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)',
+                f'CREATE DATABASE "{copy}" TEMPLATE "{args.db}"',
+            )
+        )
         try:
             rows.append(_run(args.pg, copy, args.data_dir, n, at))
         finally:
-            asyncio.run(_drop(args.pg, copy))
+            drop_database(args.pg, copy)
         print(rows[-1], file=sys.stderr)
     keys = list(rows[0])
     print("| " + " | ".join(keys) + " |")

@@ -24,12 +24,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
+import asyncpg
 from sqlalchemy import Select
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.compiler import SQLCompiler
 
 Processor = Callable[[Any], Any]
+# Server-side errors that end the connection: class 08 (connection exception) and 57
+# (operator intervention: admin or crash shutdown, as when PostgreSQL restarts).
+_CONNECTION_LOST = (asyncpg.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError)
 # A select of any number of columns of any type.
 AnySelect: TypeAlias = Select[*tuple[Any, ...]]
 
@@ -78,7 +82,7 @@ def _compile(stmt: AnySelect, dialect: Dialect) -> _Compiled:
     return entry
 
 
-async def _driver(session: AsyncSession) -> tuple[Any, Dialect] | None:
+async def _driver(session: AsyncSession) -> tuple[Any, AsyncConnection] | None:
     """The asyncpg connection under the session, if a statement may run on it directly."""
     conn = await session.connection()
     if conn.dialect.driver != "asyncpg":
@@ -87,7 +91,7 @@ async def _driver(session: AsyncSession) -> tuple[Any, Dialect] | None:
     adapter: Any = raw.dbapi_connection
     if adapter is None or not (adapter.autocommit or adapter._transaction is not None):
         return None
-    return raw.driver_connection, conn.dialect
+    return raw.driver_connection, conn
 
 
 async def fetch_rows(
@@ -98,8 +102,8 @@ async def fetch_rows(
     if found is None:
         rows: Sequence[Sequence[Any]] = (await session.execute(stmt, params)).all()
         return rows
-    driver, dialect = found
-    c = _compile(stmt, dialect)
+    driver, conn = found
+    c = _compile(stmt, conn.dialect)
     if missing := c.required.difference(params):
         # As SQLAlchemy would: a forgotten parameter must not quietly become NULL.
         raise ValueError(f"fastread: no value for {', '.join(sorted(missing))}")
@@ -107,7 +111,16 @@ async def fetch_rows(
     for name, proc in zip(c.names, c.binds, strict=True):
         value = params[name] if name in params else c.defaults[name]
         args.append(value if proc is None else proc(value))
-    records: list[Any] = await driver.fetch(c.sql, *args)
+    try:
+        records: list[Any] = await driver.fetch(c.sql, *args)
+    except Exception as exc:
+        # An SQL error leaves the connection usable; anything else (lost connection, OS
+        # or protocol state) leaves it in doubt. What SQLAlchemy's own execution does on a
+        # lost connection: never hand it back to the pool, or a restarted PostgreSQL
+        # would fail every later use of it.
+        if not isinstance(exc, asyncpg.PostgresError) or isinstance(exc, _CONNECTION_LOST):
+            await conn.invalidate()
+        raise
     if not c.results:
         return [tuple(r) for r in records]
     out = []

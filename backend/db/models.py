@@ -27,9 +27,11 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    literal_column,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnClause
 from sqlalchemy.types import TypeDecorator, Uuid
 
 from backend.db.ids import new_id
@@ -245,6 +247,12 @@ class DocumentFile(Base):
 # --- cabinet --------------------------------------------------------------------------------
 
 FOLDERS = ("sign", "visa", "resolve", "drafts", "execute", "control", "info")
+
+
+# Compare CabinetItem.state with this, not with a bound 'open': written into the SQL, it
+# lets PostgreSQL match the partial indexes below (WHERE state = 'open') in the generic
+# plan of a prepared statement instead of planning every execution.
+ITEM_OPEN: ColumnClause[str] = literal_column("'open'")
 
 
 class CabinetItem(Base):

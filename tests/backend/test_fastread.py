@@ -3,11 +3,12 @@ statement outside a transaction the caller has begun."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 
 import pytest
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from backend.db.fastread import fetch_rows
 from backend.db.models import CabinetItem
@@ -17,6 +18,8 @@ from tests.backend.conftest import Env
 _ITEM = select(CabinetItem.id, CabinetItem.received_at, CabinetItem.expected_action).where(
     CabinetItem.id == bindparam("item_id")
 )
+_NOW = select(func.now())
+_BACKEND_PID = select(func.pg_backend_pid())
 _EXPANDING = select(CabinetItem.id).where(CabinetItem.id.in_(bindparam("ids", expanding=True)))
 
 
@@ -52,6 +55,11 @@ async def test_reads_inside_the_callers_transaction(env: Env) -> None:
         # Now begun: whichever way it runs, it must see this transaction's own write.
         [seen] = await fetch_rows(session, _ITEM, {"item_id": item_id})
         assert seen[2] == "probe"
+        # And it runs in the same transaction: now() is the transaction's start time.
+        if env.name == "pg":
+            [(inside,)] = await fetch_rows(session, _NOW, {})
+            await asyncio.sleep(0.02)
+            assert inside == await session.scalar(select(func.now()))
         await session.rollback()
     async with svc.readers() as session:
         [after] = await fetch_rows(session, _ITEM, {"item_id": item_id})
@@ -66,3 +74,20 @@ async def test_expanding_or_missing_parameters_are_refused_on_postgresql(env: En
             await fetch_rows(session, _EXPANDING, {"ids": [uuid.uuid4()]})
         with pytest.raises(ValueError, match="no value for item_id"):
             await fetch_rows(session, _ITEM, {})
+
+
+async def test_a_lost_connection_is_not_handed_back_to_the_pool(env: Env) -> None:
+    if env.name != "pg":
+        pytest.skip("a PostgreSQL backend is terminated")
+    svc = env.app.state.services
+    async with svc.readers() as session:
+        conn = await session.connection()
+        [(pid,)] = await fetch_rows(session, _BACKEND_PID, {})
+        async with svc.engine.connect() as other:
+            await other.execute(select(func.pg_terminate_backend(pid)))
+        with pytest.raises(Exception) as info:  # noqa: B017 — asyncpg's or the OS's, whichever
+            await fetch_rows(session, _BACKEND_PID, {})
+        assert conn.invalidated, repr(info.value)
+    async with svc.readers() as session:
+        [(fresh,)] = await fetch_rows(session, _BACKEND_PID, {})
+        assert fresh != pid

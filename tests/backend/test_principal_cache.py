@@ -37,11 +37,12 @@ def test_forget() -> None:
     assert cache.get(user.id) is None
 
 
-def test_ttl_cache_starts_over_when_full() -> None:
+def test_ttl_cache_drops_the_oldest_when_full() -> None:
     cache: TtlCache[int, str] = TtlCache(60, max_entries=2)
     cache.put(1, "a", now=0.0)
     cache.put(2, "b", now=0.0)
     assert cache.get(1, now=1.0) == "a"
     cache.put(3, "c", now=1.0)
     assert cache.get(1, now=1.0) is None and cache.get(3, now=1.0) == "c"
+    assert cache.get(2, now=1.0) == "b"
     assert cache.get(3, now=61.0) is None

@@ -27,10 +27,6 @@ class PrincipalCache:
     def __init__(self, ttl_seconds: float) -> None:
         self._cache: TtlCache[uuid.UUID, Entry] = TtlCache(ttl_seconds, MAX_ENTRIES)
 
-    @property
-    def ttl(self) -> float:
-        return self._cache.ttl
-
     def get(self, user_id: uuid.UUID, now: float | None = None) -> Entry | None:
         return self._cache.get(user_id, now)
 

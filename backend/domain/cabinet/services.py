@@ -16,18 +16,17 @@ from sqlalchemy import (
     case,
     exists,
     func,
-    literal_column,
     select,
     tuple_,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnClause
 from sqlalchemy.types import Uuid
 
 from backend.db.fastread import fetch_rows
 from backend.db.models import (
     FOLDERS,
+    ITEM_OPEN,
     CabinetItem,
     Correspondent,
     Document,
@@ -38,11 +37,6 @@ from backend.db.models import (
 from backend.domain.accounts.access import Cabinet
 from backend.domain.cabinet.schemas import FolderCount, QueueItem, QueuePage
 from backend.errors import Invalid
-
-# The state is written into the SQL, not bound: PostgreSQL then matches the partial
-# indexes (`WHERE state = 'open'`) in a generic plan and can keep the prepared statement's
-# plan instead of planning every execution (a bound 'open' cannot prove the predicate).
-_OPEN: ColumnClause[str] = literal_column("'open'")
 
 
 @lru_cache(maxsize=2)
@@ -57,7 +51,7 @@ def _counts_statement(open_only: bool) -> Select[Any]:
             func.coalesce(func.sum(case((item.deadline < today, 1), else_=0)), 0),
             func.coalesce(func.sum(case((item.unread.is_(True), 1), else_=0)), 0),
         )
-        .where(item.position_id == bindparam("position_id"), item.state == _OPEN)
+        .where(item.position_id == bindparam("position_id"), item.state == ITEM_OPEN)
         .group_by(item.folder)
     )
     if open_only:
@@ -104,7 +98,7 @@ def _queue_statement(after_cursor: bool, open_only: bool) -> Select[Any]:
     conditions = [
         item.position_id == bindparam("position_id"),
         item.folder == bindparam("folder"),
-        item.state == _OPEN,
+        item.state == ITEM_OPEN,
     ]
     if after_cursor:
         conditions.append(
@@ -229,21 +223,20 @@ async def queue(
     return QueuePage(items, next_cursor)
 
 
-async def mark_read(session: AsyncSession, cabinet: Cabinet, document_id: uuid.UUID) -> int:
+async def mark_read(session: AsyncSession, cabinet: Cabinet, document_id: uuid.UUID) -> None:
     """The document was opened in this cabinet: its open items there are no longer new.
 
     Per cabinet, not per person: an assistant opening a letter in the governor's cabinet
     has looked at it for that cabinet, as a secretary who opens the post does. Items of a
     document the cabinet has none of are simply not there, so nothing is revealed."""
-    result = await session.execute(
+    await session.execute(
         update(CabinetItem)
         .where(
             CabinetItem.position_id == cabinet.position_id,
             CabinetItem.document_id == document_id,
-            CabinetItem.state == _OPEN,
+            CabinetItem.state == ITEM_OPEN,
             CabinetItem.unread.is_(True),
         )
         .values(unread=False),
         execution_options={"synchronize_session": False},
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]

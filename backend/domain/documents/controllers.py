@@ -18,7 +18,7 @@ from backend.clock import region_today, utcnow
 from backend.db.models import Document
 from backend.domain.accounts.access import Principal
 from backend.domain.documents import services
-from backend.domain.documents.page_grants import PageGrant
+from backend.domain.documents.page_grants import PageGrant, PageKey
 from backend.domain.documents.schemas import DocumentCardIn, DocumentCardOut
 from backend.domain.documents.visibility import visible_document, visible_revision
 from backend.domain.signing.services import file_certificates
@@ -148,7 +148,7 @@ class DocumentController(Controller):
         key = (principal.user.id, document_id, file_id, page, width)
         grant = svc.page_grants.get(key)
         if grant is None:
-            grant = await self._page_grant(db, svc, principal, document_id, file_id, page, width)
+            grant = await self._page_grant(db, svc, principal, key)
         headers = {"ETag": grant.etag, "Cache-Control": grant.cache_control}
         if _not_modified(request, grant.etag):
             return Response(b"", status_code=304, headers=headers)
@@ -159,7 +159,7 @@ class DocumentController(Controller):
         except FileNotFoundError:
             # The page cache was cleared under a remembered grant: render it again.
             svc.page_grants.forget(key)
-            grant = await self._page_grant(db, svc, principal, document_id, file_id, page, width)
+            grant = await self._page_grant(db, svc, principal, key)
             body = grant.path.read_bytes()
         return Response(body, media_type="image/webp", headers=headers)
 
@@ -168,13 +168,11 @@ class DocumentController(Controller):
         db: AsyncSession,
         svc: Services,
         principal: Principal,
-        document_id: uuid.UUID,
-        file_id: uuid.UUID,
-        page: int,
-        width: int,
+        key: PageKey,
     ) -> PageGrant:
         """Check the right, render if needed; remember the answer for a few seconds when
         the page can no longer change (a tablet reads a document's pages in a burst)."""
+        _, document_id, file_id, page, width = key
         doc = await visible_document(db, principal, document_id)
         f = await services.document_file(db, document_id, file_id)
         if not 1 <= page <= f.pages:
@@ -213,5 +211,5 @@ class DocumentController(Controller):
         if cache_control == IMMUTABLE:
             # Only what cannot change: a page that may still gain a stamp is looked up
             # every time, so a new signature shows at once.
-            svc.page_grants.put((principal.user.id, document_id, file_id, page, width), grant)
+            svc.page_grants.put(key, grant)
         return grant

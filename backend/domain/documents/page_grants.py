@@ -2,9 +2,9 @@
 
 A tablet opening a document asks for its pages in a burst (and again for the next width
 when it rotates); each answer costs a visibility check and a file look-up. For pages
-that can no longer change, the answer is kept per user for as long as the principal
-cache keeps the user's cabinets (KABINET_PRINCIPAL_CACHE_SECONDS), so a withdrawn right
-takes effect within the same few seconds as everywhere else.
+that can no longer change, the answer is kept per user for KABINET_PRINCIPAL_CACHE_SECONDS.
+It was checked against cabinets that may themselves be that old (the principal cache), so
+a withdrawn right stops opening pages within twice that time (10 s by default).
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Controller, Request, Response, delete, get, post
@@ -10,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.clock import region_today, utcnow
-from backend.db.models import Position
+from backend.db.models import Position, Resolution
 from backend.domain.accounts.access import Principal
 from backend.domain.documents.visibility import visible_document
 from backend.domain.resolutions import schemas, services
@@ -24,6 +26,28 @@ async def _resolution_out(
 ) -> schemas.ResolutionOut:
     today = region_today(svc.settings.timezone)
     return (await resolution_tree(db, document_id, today, only=resolution_id))[0]
+
+
+# A resolution decision: (now, region day) -> the resolution it wrote or changed.
+Act = Callable[[dt.datetime, dt.date], Awaitable[Resolution]]
+
+
+async def _decided(
+    request: Request[Any, Any, Any],
+    db: AsyncSession,
+    principal: Principal,
+    svc: Services,
+    body: object,
+    act: Act,
+) -> Response[bytes]:
+    """Run `act` as one idempotent decision; answer with the resolution as it now stands."""
+
+    async def decide() -> schemas.ResolutionOut:
+        now = utcnow()
+        res = await act(now, region_today(svc.settings.timezone, now))
+        return await _resolution_out(db, svc, res.document_id, res.id)
+
+    return await run_decision(request, db, principal, body, decide)
 
 
 class ResolutionController(Controller):
@@ -42,15 +66,14 @@ class ResolutionController(Controller):
     ) -> Response[bytes]:
         """Write a resolution (or, with `draft: true`, prepare one for the executive)."""
         doc = await visible_document(db, principal, document_id)
-
-        async def decide() -> schemas.ResolutionOut:
-            now = utcnow()
-            res = await services.create_resolution(
-                db, principal, doc, data, now, region_today(svc.settings.timezone, now)
-            )
-            return await _resolution_out(db, svc, doc.id, res.id)
-
-        return await run_decision(request, db, principal, data, decide)
+        return await _decided(
+            request,
+            db,
+            principal,
+            svc,
+            data,
+            lambda now, today: services.create_resolution(db, principal, doc, data, now, today),
+        )
 
     @get("/resolutions/{resolution_id:uuid}", operation_id="resolution")
     async def get_one(
@@ -72,15 +95,16 @@ class ResolutionController(Controller):
     ) -> Response[bytes]:
         """Issue a draft resolution as is or with edits: the assignments are given."""
         edits = data or schemas.IssueIn()
-
-        async def decide() -> schemas.ResolutionOut:
-            now = utcnow()
-            res = await services.issue_resolution(
-                db, principal, resolution_id, edits, now, region_today(svc.settings.timezone, now)
-            )
-            return await _resolution_out(db, svc, res.document_id, res.id)
-
-        return await run_decision(request, db, principal, edits, decide)
+        return await _decided(
+            request,
+            db,
+            principal,
+            svc,
+            edits,
+            lambda now, today: services.issue_resolution(
+                db, principal, resolution_id, edits, now, today
+            ),
+        )
 
     @post("/resolutions/{resolution_id:uuid}/reject", operation_id="rejectResolution")
     async def reject(
@@ -94,14 +118,16 @@ class ResolutionController(Controller):
     ) -> Response[bytes]:
         """Reject a draft resolution with an optional comment."""
         body = data or schemas.CommentIn()
-
-        async def decide() -> schemas.ResolutionOut:
-            res = await services.reject_resolution(
-                db, principal, resolution_id, body.comment, utcnow()
-            )
-            return await _resolution_out(db, svc, res.document_id, res.id)
-
-        return await run_decision(request, db, principal, body, decide)
+        return await _decided(
+            request,
+            db,
+            principal,
+            svc,
+            body,
+            lambda now, _: services.reject_resolution(
+                db, principal, resolution_id, body.comment, now
+            ),
+        )
 
     @post("/resolutions/{resolution_id:uuid}/return", operation_id="returnResolution")
     async def return_to_assistant(
@@ -114,14 +140,16 @@ class ResolutionController(Controller):
         svc: Services,
     ) -> Response[bytes]:
         """Return an assistant's draft for rework with a comment (вернуть помощнику)."""
-
-        async def decide() -> schemas.ResolutionOut:
-            res = await services.return_resolution(
-                db, principal, resolution_id, data.comment, utcnow()
-            )
-            return await _resolution_out(db, svc, res.document_id, res.id)
-
-        return await run_decision(request, db, principal, data, decide)
+        return await _decided(
+            request,
+            db,
+            principal,
+            svc,
+            data,
+            lambda now, _: services.return_resolution(
+                db, principal, resolution_id, data.comment, now
+            ),
+        )
 
     @post("/resolutions/{resolution_id:uuid}/resubmit", operation_id="resubmitResolution")
     async def resubmit(
@@ -135,15 +163,16 @@ class ResolutionController(Controller):
     ) -> Response[bytes]:
         """The assistant puts a returned draft, reworked, back in the executive's `drafts`."""
         edits = data or schemas.IssueIn()
-
-        async def decide() -> schemas.ResolutionOut:
-            now = utcnow()
-            res = await services.resubmit_resolution(
-                db, principal, resolution_id, edits, now, region_today(svc.settings.timezone, now)
-            )
-            return await _resolution_out(db, svc, res.document_id, res.id)
-
-        return await run_decision(request, db, principal, edits, decide)
+        return await _decided(
+            request,
+            db,
+            principal,
+            svc,
+            edits,
+            lambda now, today: services.resubmit_resolution(
+                db, principal, resolution_id, edits, now, today
+            ),
+        )
 
     @post("/resolutions/{resolution_id:uuid}/cancel", operation_id="cancelResolution")
     async def cancel(
@@ -158,14 +187,16 @@ class ResolutionController(Controller):
         """Cancel an issued resolution: its assignments and the resolutions written under
         it (with theirs) are cancelled and leave folders."""
         body = data or schemas.CommentIn()
-
-        async def decide() -> schemas.ResolutionOut:
-            res = await services.cancel_resolution(
-                db, principal, resolution_id, body.comment, utcnow()
-            )
-            return await _resolution_out(db, svc, res.document_id, res.id)
-
-        return await run_decision(request, db, principal, body, decide)
+        return await _decided(
+            request,
+            db,
+            principal,
+            svc,
+            body,
+            lambda now, _: services.cancel_resolution(
+                db, principal, resolution_id, body.comment, now
+            ),
+        )
 
     @get("/resolution-templates", operation_id="resolutionTemplates")
     async def templates(

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.db.ids import new_id
 from backend.db.models import (
+    ITEM_OPEN,
     Assignment,
     CabinetItem,
     Document,
@@ -655,7 +656,9 @@ async def _set_control_action(session: AsyncSession, a: Assignment, action: str)
     await session.execute(
         update(CabinetItem)
         .where(
-            CabinetItem.ref_id == a.id, CabinetItem.folder == "control", CabinetItem.state == "open"
+            CabinetItem.ref_id == a.id,
+            CabinetItem.folder == "control",
+            CabinetItem.state == ITEM_OPEN,
         )
         .values(expected_action=action, unread=True)
     )

@@ -9,7 +9,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.db.ids import new_id
-from backend.db.models import CabinetItem
+from backend.db.models import ITEM_OPEN, CabinetItem
 
 
 def open_item(
@@ -50,7 +50,7 @@ async def close_items(
     position_id: uuid.UUID | None = None,
     folder: str | None = None,
 ) -> int:
-    conditions = [CabinetItem.state == "open"]
+    conditions = [CabinetItem.state == ITEM_OPEN]
     if ref_ids is not None:
         if not ref_ids:
             return 0

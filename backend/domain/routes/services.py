@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.clock import region_today
 from backend.db.ids import new_id
 from backend.db.models import (
+    ITEM_OPEN,
     Approval,
     CabinetItem,
     Document,
@@ -51,6 +52,17 @@ async def current_route(session: AsyncSession, document_id: uuid.UUID) -> Route 
         .order_by(Route.created_at.desc(), Route.id.desc())
         .limit(1)
     )
+
+
+async def _current_stage(session: AsyncSession, route: Route) -> RouteStage:
+    """The stage the active route is at (the caller has checked it has one)."""
+    stage = await session.scalar(
+        select(RouteStage).where(
+            RouteStage.route_id == route.id, RouteStage.index == route.current_stage
+        )
+    )
+    assert stage is not None
+    return stage
 
 
 async def main_file(session: AsyncSession, document_id: uuid.UUID) -> DocumentFile:
@@ -389,9 +401,8 @@ async def _complete_stage_if_answered(
     )
     if done.rowcount != 1:  # type: ignore[attr-defined]
         return False
-    stage = await session.get(RouteStage, stage_id)
-    assert stage is not None
-    await session.refresh(stage)
+    # Fresh from the row just updated (one SELECT, also when the stage is in the session).
+    stage = await session.get_one(RouteStage, stage_id, populate_existing=True)
     record(
         session,
         action="route.stage_completed",
@@ -474,12 +485,7 @@ async def decide_visa(
     route = await _lock_route(session, found.id, ("active",))
     if route is None or route.current_stage is None:
         raise Conflict(f"no visa is expected: the route is '{found.state}'")
-    stage = await session.scalar(
-        select(RouteStage).where(
-            RouteStage.route_id == route.id, RouteStage.index == route.current_stage
-        )
-    )
-    assert stage is not None
+    stage = await _current_stage(session, route)
     f = await main_file(session, doc.id)
     if data.file_sha256 != f.sha256:
         raise Conflict(
@@ -698,12 +704,7 @@ async def add_version(
             ).all()
         ]
         if route.state == "active" and route.current_stage is not None:
-            stage = await session.scalar(
-                select(RouteStage).where(
-                    RouteStage.route_id == route.id, RouteStage.index == route.current_stage
-                )
-            )
-            assert stage is not None
+            stage = await _current_stage(session, route)
             for stage_id, pid in stale:
                 if stage_id == stage.id:
                     _ask(session, route, doc, stage, pid, now)
@@ -803,9 +804,7 @@ async def complete_signatory_step(
     if step_id is None:
         raise Conflict("no signature is expected from this position now")
     await close_items(session, now, ref_ids=[step_id])
-    step = await session.get(RouteSignatory, step_id)
-    assert step is not None
-    await session.refresh(step)
+    step = await session.get_one(RouteSignatory, step_id, populate_existing=True)
     record(
         session,
         action="document.signed",
@@ -927,7 +926,7 @@ async def forward(
                 CabinetItem.document_id == doc.id,
                 CabinetItem.position_id == data.to_position_id,
                 CabinetItem.folder == "resolve",
-                CabinetItem.state == "open",
+                CabinetItem.state == ITEM_OPEN,
             )
         )
     )
