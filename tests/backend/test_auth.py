@@ -6,8 +6,10 @@ import datetime as dt
 import uuid
 
 import jwt
+import pytest
 
 from backend.domain.accounts.tokens import TokenCodec
+from backend.errors import Unauthorized
 from tests.backend.conftest import Env
 
 
@@ -82,6 +84,27 @@ async def test_forged_expired_and_alg_none_tokens_are_401(env: Env) -> None:
         assert r.status_code == 401, token
     r = await env.client.get("/api/v1/me", headers={"Authorization": f"Bearer {expired}"})
     assert "expired" in r.json()["detail"]
+
+
+def test_a_remembered_token_still_expires_and_a_changed_one_is_not_found() -> None:
+    codec = TokenCodec(b"k" * 32, 900)
+    user_id, session_id = uuid.uuid4(), uuid.uuid4()
+    issued = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
+    token = codec.issue(user_id, session_id, issued)
+    at = issued.timestamp()
+    assert codec.decode(token, now=at + 1).user_id == user_id  # verified, remembered
+    assert codec.decode(token, now=at + 899).session_id == session_id  # from memory
+    with pytest.raises(Unauthorized, match="expired"):
+        codec.decode(token, now=at + 900)  # exp is checked on every hit, not only once
+    # One character of the signature changed: not the remembered token, so verified (and
+    # refused) instead of found.
+    head, _, sig = token.rpartition(".")
+    tampered = f"{head}.{'A' if sig[0] != 'A' else 'B'}{sig[1:]}"
+    with pytest.raises(Unauthorized, match="invalid"):
+        codec.decode(tampered, now=at + 1)
+    fresh = TokenCodec(b"k" * 32, 900)
+    with pytest.raises(Unauthorized, match="expired"):
+        fresh.decode(token, now=at + 900)  # the same answer without the memory
 
 
 async def test_refresh_rotates_and_reuse_revokes_the_login(env: Env) -> None:
