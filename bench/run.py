@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import platform
+import random
 import re
 import shutil
 import signal
@@ -445,6 +446,14 @@ def main(argv: list[str] | None = None) -> int:
         default=20_000,
         help="open approvals to visa in the visa run (0: no visa run; it changes the data)",
     )
+    p.add_argument(
+        "--visa-order",
+        choices=("spread", "grouped"),
+        default="spread",
+        help="spread: the listed visas in a seeded random order, as approvers of many "
+        "drafts answer; grouped: the approvers of one stage one after another, so "
+        "concurrent visas wait on their route's lock",
+    )
     args = p.parse_args(argv)
     # A SIGTERM (or a killed parent script) must still stop the server's process group in
     # the `finally` below; by default Python would die without running it, leaving an
@@ -672,6 +681,8 @@ def _visa_run(
     from bench import decisions
 
     rows = asyncio.run(decisions.pending_visas(db_url, args.visas))
+    if args.visa_order == "spread":
+        random.Random(args.seed).shuffle(rows)
     # Run only as long as the open approvals last at ~500/s, so that the figure is visas,
     # not 409s for a used-up list (which would show as non-2xx anyway).
     duration = min(args.duration, len(rows) // 500)

@@ -1,4 +1,4 @@
-"""Hot read statements run straight on asyncpg, skipping SQLAlchemy's execution layer.
+"""Hot statements run straight on asyncpg, skipping SQLAlchemy's execution layer.
 
 SQLAlchemy still builds and compiles the statement (once) and supplies its own bind and
 result processors, so values come back exactly as `session.execute` would return them.
@@ -12,8 +12,11 @@ Rules for callers:
 - pass statements that live for the whole process (module constants or `lru_cache`d
   builders): the compiled form is cached by the statement object;
 - no "expanding" IN parameters (use `= ANY(:param)` with an array, or the session);
-- read-only: on a session with a transaction that has not begun yet the statement goes
-  through the session, so it can never run outside a transaction the caller relies on.
+- on a session with a transaction that has not begun yet the statement goes through the
+  session, so it can never run outside a transaction the caller relies on;
+- an INSERT, UPDATE or DELETE must have RETURNING (its rows are how the caller learns
+  what it changed); the ORM does not see such a change, so it is for rows the session
+  has not loaded, or that the caller loads afterwards with `populate_existing`.
 
 On any other database (SQLite in development and tests) it is `session.execute`.
 """
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import asyncpg
-from sqlalchemy import Select
+from sqlalchemy import Delete, Insert, Select, Update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -34,8 +37,9 @@ Processor = Callable[[Any], Any]
 # Server-side errors that end the connection: class 08 (connection exception) and 57
 # (operator intervention: admin or crash shutdown, as when PostgreSQL restarts).
 _CONNECTION_LOST = (asyncpg.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError)
-# A select of any number of columns of any type.
+# A select of any number of columns of any type, or a write that returns rows.
 AnySelect: TypeAlias = Select[*tuple[Any, ...]]
+AnyStatement: TypeAlias = AnySelect | Insert | Update | Delete
 
 
 @dataclass(frozen=True)
@@ -48,10 +52,10 @@ class _Compiled:
     results: tuple[tuple[int, Processor], ...]  # (column index, processor), where one exists
 
 
-_compiled: dict[tuple[int, str], tuple[AnySelect, _Compiled]] = {}
+_compiled: dict[tuple[int, str], tuple[AnyStatement, _Compiled]] = {}
 
 
-def _compile(stmt: AnySelect, dialect: Dialect) -> _Compiled:
+def _compile(stmt: AnyStatement, dialect: Dialect) -> _Compiled:
     key = (id(stmt), dialect.name)
     hit = _compiled.get(key)
     if hit is not None and hit[0] is stmt:
@@ -95,9 +99,11 @@ async def _driver(session: AsyncSession) -> tuple[Any, AsyncConnection] | None:
 
 
 async def fetch_rows(
-    session: AsyncSession, stmt: AnySelect, params: Mapping[str, Any]
+    session: AsyncSession, stmt: AnyStatement, params: Mapping[str, Any]
 ) -> Sequence[Sequence[Any]]:
-    """All rows of a read statement as tuples (positional, like `Row`)."""
+    """All rows of a select, or of a write's RETURNING, as tuples (positional, like `Row`)."""
+    if not isinstance(stmt, Select) and not stmt._returning:
+        raise ValueError("fastread: a write must have RETURNING")
     found = await _driver(session)
     if found is None:
         rows: Sequence[Sequence[Any]] = (await session.execute(stmt, params)).all()

@@ -13,10 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import Integer, and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from sqlalchemy.types import Uuid
 
 from backend.clock import region_today
+from backend.db.fastread import fetch_rows
 from backend.db.ids import new_id
 from backend.db.models import (
     ITEM_OPEN,
@@ -32,6 +35,7 @@ from backend.db.models import (
     RouteApprover,
     RouteSignatory,
     RouteStage,
+    UtcDateTime,
 )
 from backend.domain.accounts.access import Principal
 from backend.domain.audit.services import record
@@ -39,7 +43,7 @@ from backend.domain.calendar.services import add_working_days, end_of_day
 from backend.domain.documents.services import StoredFile, next_registration_number
 from backend.domain.notifications.outbox import emit
 from backend.domain.routes import schemas
-from backend.domain.routes.items import close_items, open_item
+from backend.domain.routes.items import close_items, close_items_of, open_item
 from backend.errors import Conflict, Forbidden, Invalid, NotFound
 
 EDITABLE_DOC_STATES = ("draft", "on_route")
@@ -383,15 +387,9 @@ async def _complete_stage_if_answered(
     now: dt.datetime,
     tz: str,
 ) -> bool:
-    waiting = await session.scalar(
-        select(func.count())
-        .select_from(Approval)
-        .where(
-            Approval.stage_id == stage_id,
-            Approval.stale.is_(False),
-            Approval.decision.is_(None),
-        )
-    )
+    if any(isinstance(obj, Approval) for obj in session.new):
+        await session.flush()  # the count below does not see unflushed requests
+    waiting = (await fetch_rows(session, _WAITING, {"stage_id": stage_id}))[0][0]
     if waiting:
         return False
     done = await session.execute(
@@ -468,6 +466,72 @@ async def _return_to_author(
 # --- visas -----------------------------------------------------------------------------------
 
 
+# The visa's own statements, built once and run through fastread: a visa is the most
+# frequent decision, and building and running these through the ORM was most of its cost.
+_Latest = aliased(Route)
+_LOCK_CURRENT_ROUTE = (
+    update(Route)
+    .where(
+        Route.id
+        == select(_Latest.id)
+        .where(_Latest.document_id == bindparam("doc", type_=Uuid()))
+        .order_by(_Latest.created_at.desc(), _Latest.id.desc())
+        .limit(1)
+        .scalar_subquery(),
+        Route.state == bindparam("in_state"),
+    )
+    .values(version=Route.version + 1)
+    .returning(Route.id, Route.current_stage)
+    .execution_options(synchronize_session=False)
+)
+_STAGE_AND_FILE = (
+    select(RouteStage.id, RouteStage.index, DocumentFile.sha256, DocumentFile.version)
+    .select_from(RouteStage)
+    .outerjoin(
+        DocumentFile,
+        and_(
+            DocumentFile.document_id == bindparam("document_id", type_=Uuid()),
+            DocumentFile.is_current.is_(True),
+            DocumentFile.role == "main",
+        ),
+    )
+    .where(
+        RouteStage.route_id == bindparam("route_id", type_=Uuid()),
+        RouteStage.index == bindparam("index", type_=Integer()),
+    )
+    .limit(1)
+)
+_ANSWER = (
+    update(Approval)
+    .where(
+        Approval.stage_id == bindparam("stage", type_=Uuid()),
+        Approval.position_id == bindparam("position", type_=Uuid()),
+        Approval.decision.is_(None),
+        Approval.stale.is_(False),
+    )
+    .values(
+        decision=bindparam("a_decision"),
+        comment=bindparam("a_comment"),
+        decided_at=bindparam("a_at", type_=UtcDateTime()),
+        decided_by_id=bindparam("a_user", type_=Uuid()),
+        actor_role=bindparam("a_role"),
+        file_sha256=bindparam("a_sha256"),
+        file_version=bindparam("a_version", type_=Integer()),
+    )
+    .returning(Approval.id)
+    .execution_options(synchronize_session=False)
+)
+_WAITING = (
+    select(func.count())
+    .select_from(Approval)
+    .where(
+        Approval.stage_id == bindparam("stage_id", type_=Uuid()),
+        Approval.stale.is_(False),
+        Approval.decision.is_(None),
+    )
+)
+
+
 async def decide_visa(
     session: AsyncSession,
     principal: Principal,
@@ -479,45 +543,52 @@ async def decide_visa(
     cab = principal.cabinet(data.position_id, "decide")
     if data.decision != "approved" and not (data.comment and data.comment.strip()):
         raise Invalid(f"a '{data.decision}' visa needs a comment", field="comment")
-    found = await current_route(session, doc.id)
-    if found is None:
-        raise Conflict("the document is not on a route")
-    route = await _lock_route(session, found.id, ("active",))
-    if route is None or route.current_stage is None:
+    # The route lock first (the current route found and bumped in one UPDATE); the stage
+    # and the file are read after it, so a new version cannot slip in between.
+    locked = await fetch_rows(
+        session, _LOCK_CURRENT_ROUTE, {"doc": doc.id, "in_state": "active"}
+    )
+    if not locked:
+        found = await current_route(session, doc.id)
+        if found is None:
+            raise Conflict("the document is not on a route")
         raise Conflict(f"no visa is expected: the route is '{found.state}'")
-    stage = await _current_stage(session, route)
-    f = await main_file(session, doc.id)
-    if data.file_sha256 != f.sha256:
+    route_id, current_stage = locked[0]
+    if current_stage is None:
+        raise Conflict("no visa is expected: the route is 'active'")
+    found_stage = await fetch_rows(
+        session,
+        _STAGE_AND_FILE,
+        {"document_id": doc.id, "route_id": route_id, "index": current_stage},
+    )
+    stage_id, stage_index, sha256, version = found_stage[0]
+    if sha256 is None:
+        raise Conflict("the draft has no main file")
+    if data.file_sha256 != sha256:
         raise Conflict(
             "the draft has a newer version; read it and decide again",
-            current_sha256=f.sha256,
-            current_version=f.version,
+            current_sha256=sha256,
+            current_version=version,
         )
-    approval_id = (
-        await session.execute(
-            update(Approval)
-            .where(
-                Approval.stage_id == stage.id,
-                Approval.position_id == data.position_id,
-                Approval.decision.is_(None),
-                Approval.stale.is_(False),
-            )
-            .values(
-                decision=data.decision,
-                comment=data.comment,
-                decided_at=now,
-                decided_by_id=principal.user.id,
-                actor_role=cab.role,
-                file_sha256=f.sha256,
-                file_version=f.version,
-            )
-            .returning(Approval.id)
-        )
-    ).scalar_one_or_none()
-    if approval_id is None:
+    answered = await fetch_rows(
+        session,
+        _ANSWER,
+        {
+            "stage": stage_id,
+            "position": data.position_id,
+            "a_decision": data.decision,
+            "a_comment": data.comment,
+            "a_at": now,
+            "a_user": principal.user.id,
+            "a_role": cab.role,
+            "a_sha256": sha256,
+            "a_version": version,
+        },
+    )
+    if not answered:
         asked = await session.scalar(
             select(Approval.id).where(
-                Approval.stage_id == stage.id,
+                Approval.stage_id == stage_id,
                 Approval.position_id == data.position_id,
                 Approval.stale.is_(False),
             )
@@ -525,7 +596,8 @@ async def decide_visa(
         if asked is not None:
             raise Conflict("this visa is already given")
         raise Conflict("no visa is expected from this position at this stage")
-    await close_items(session, now, ref_ids=[approval_id])
+    approval_id = answered[0][0]
+    await close_items_of(session, approval_id, now)
     record(
         session,
         action=f"visa.{data.decision}",
@@ -538,9 +610,9 @@ async def decide_visa(
         details={
             "decision": data.decision,
             "comment": data.comment,
-            "file_sha256": f.sha256,
-            "version": f.version,
-            "stage": stage.index,
+            "file_sha256": sha256,
+            "version": version,
+            "stage": stage_index,
         },
         at=now,
     )
@@ -553,11 +625,16 @@ async def decide_visa(
         decision=data.decision,
         by_position=data.position_id,
     )
+    route_state = "active"
     if data.decision == "rejected":
-        await _return_to_author(session, route, doc, stage.id, now, data.comment)
-    else:
-        await _complete_stage_if_answered(session, route, doc, stage.id, now, tz)
-    await session.flush()
+        route = await session.get_one(Route, route_id, populate_existing=True)
+        await _return_to_author(session, route, doc, stage_id, now, data.comment)
+        route_state = route.state
+    elif not (await fetch_rows(session, _WAITING, {"stage_id": stage_id}))[0][0]:
+        # The last answer of the stage (the route lock makes this true for one visa only).
+        route = await session.get_one(Route, route_id, populate_existing=True)
+        await _complete_stage_if_answered(session, route, doc, stage_id, now, tz)
+        route_state = route.state
     return schemas.VisaOut(
         id=approval_id,
         document_id=doc.id,
@@ -566,10 +643,10 @@ async def decide_visa(
         comment=data.comment,
         decided_at=now,
         actor_role=cab.role,
-        file_sha256=f.sha256,
-        file_version=f.version,
-        stage=stage.index,
-        route_state=route.state,
+        file_sha256=sha256,
+        file_version=version,
+        stage=stage_index,
+        route_state=route_state,
     )
 
 
