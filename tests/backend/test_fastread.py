@@ -1,5 +1,5 @@
-"""The direct-driver read path returns what `session.execute` returns, and never runs a
-statement outside a transaction the caller has begun."""
+"""The direct-driver path returns what `session.execute` returns, and never runs a
+statement outside a transaction the caller has begun: reads, and writes with RETURNING."""
 
 from __future__ import annotations
 
@@ -20,6 +20,13 @@ _ITEM = select(CabinetItem.id, CabinetItem.received_at, CabinetItem.expected_act
 )
 _NOW = select(func.now())
 _BACKEND_PID = select(func.pg_backend_pid())
+_PROBE = (
+    update(CabinetItem)
+    .where(CabinetItem.id == bindparam("item"))
+    .values(expected_action=bindparam("action"))
+    .returning(CabinetItem.id, CabinetItem.expected_action)
+    .execution_options(synchronize_session=False)
+)
 _EXPANDING = select(CabinetItem.id).where(CabinetItem.id.in_(bindparam("ids", expanding=True)))
 
 
@@ -92,3 +99,33 @@ async def test_a_lost_connection_is_not_handed_back_to_the_pool(env: Env) -> Non
     async with svc.readers() as session:
         [(fresh,)] = await fetch_rows(session, _BACKEND_PID, {})
         assert fresh != pid
+
+
+async def test_a_write_runs_in_the_callers_transaction_and_rolls_back_with_it(env: Env) -> None:
+    position = uuid.UUID(await env.own_position("governor"))
+    svc = env.app.state.services
+    page = {"position_id": position, "folder": "resolve", "limit": 1}
+    async with svc.sessions() as session:
+        [row] = await fetch_rows(session, _queue_statement(False, True), page)  # begins
+        item_id = row[0]
+        # Begun: on PostgreSQL this one goes straight to the driver, inside the transaction.
+        assert await fetch_rows(session, _PROBE, {"item": item_id, "action": "probe"}) == [
+            (item_id, "probe")
+        ]
+        assert await fetch_rows(session, _PROBE, {"item": uuid.uuid4(), "action": "x"}) == []
+        assert (
+            await session.scalar(
+                select(CabinetItem.expected_action).where(CabinetItem.id == item_id)
+            )
+            == "probe"
+        )
+        with pytest.raises(ValueError, match="RETURNING"):
+            await fetch_rows(
+                session,
+                update(CabinetItem).where(CabinetItem.id == item_id).values(unread=False),
+                {},
+            )
+        await session.rollback()
+    async with svc.readers() as session:
+        [after] = await fetch_rows(session, _ITEM, {"item_id": item_id})
+        assert after[2] != "probe"

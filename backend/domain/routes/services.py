@@ -545,9 +545,7 @@ async def decide_visa(
         raise Invalid(f"a '{data.decision}' visa needs a comment", field="comment")
     # The route lock first (the current route found and bumped in one UPDATE); the stage
     # and the file are read after it, so a new version cannot slip in between.
-    locked = await fetch_rows(
-        session, _LOCK_CURRENT_ROUTE, {"doc": doc.id, "in_state": "active"}
-    )
+    locked = await fetch_rows(session, _LOCK_CURRENT_ROUTE, {"doc": doc.id, "in_state": "active"})
     if not locked:
         found = await current_route(session, doc.id)
         if found is None:
