@@ -15,10 +15,12 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import Uuid
 
+from backend.db.fastread import fetch_rows
 from backend.db.ids import new_id
 from backend.db.models import IdempotencyRecord, utcnow
 from backend.domain.accounts.access import Principal
@@ -38,20 +40,27 @@ def _hash(request: Request[Any, Any, Any], body: object) -> str:
     return h.hexdigest()
 
 
-async def _lookup(db: AsyncSession, user_id: uuid.UUID, key: str) -> IdempotencyRecord | None:
-    return await db.scalar(
-        select(IdempotencyRecord).where(
-            IdempotencyRecord.user_id == user_id, IdempotencyRecord.key == key
-        )
-    )
+_LOOKUP = select(
+    IdempotencyRecord.request_hash, IdempotencyRecord.status_code, IdempotencyRecord.response_body
+).where(
+    IdempotencyRecord.user_id == bindparam("user_id", type_=Uuid()),
+    IdempotencyRecord.key == bindparam("key"),
+)
 
 
-def _replay(rec: IdempotencyRecord, request_hash: str) -> Response[bytes]:
-    if rec.request_hash != request_hash:
+async def _lookup(db: AsyncSession, user_id: uuid.UUID, key: str) -> tuple[str, int, str] | None:
+    """(request hash, status, body) of the answer stored under this user's key, if any."""
+    rows = await fetch_rows(db, _LOOKUP, {"user_id": user_id, "key": key})
+    return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
+
+
+def _replay(rec: tuple[str, int, str], request_hash: str) -> Response[bytes]:
+    stored_hash, status_code, body = rec
+    if stored_hash != request_hash:
         raise Invalid("this Idempotency-Key was used with another request", field="Idempotency-Key")
     return Response(
-        rec.response_body.encode(),
-        status_code=rec.status_code,
+        body.encode(),
+        status_code=status_code,
         media_type="application/json",
         headers={"Idempotent-Replayed": "true"},
     )

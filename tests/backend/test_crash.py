@@ -45,7 +45,7 @@ async def main() -> None:
         doc = await visible_document(s, principal, uuid.UUID(doc_id))
         own = next(c.position_id for c in principal.cabinets if c.role == "own")
         data = VisaIn(position_id=own, decision="approved", file_sha256=sha)
-        out = await decide_visa(s, principal, doc, data, now, settings.timezone)
+        out = await decide_visa(s, principal, doc.id, data, now, settings.timezone)
         await s.flush()
         decided = await s.scalar(
             select(func.count()).select_from(Approval)

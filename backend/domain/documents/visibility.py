@@ -100,9 +100,17 @@ async def visible_revision(
     return await _check(session, principal, document_id, revision=True)
 
 
+async def ensure_visible(
+    session: AsyncSession, principal: Principal, document_id: uuid.UUID
+) -> None:
+    """404 unless the principal may see the document; nothing is loaded (a decision that
+    needs a few of its columns reads them with its own statements)."""
+    await _check(session, principal, document_id, revision=False)
+
+
 async def visible_document(
     session: AsyncSession, principal: Principal, document_id: uuid.UUID
 ) -> Document:
     """The document, or 404 unless the principal may see it."""
-    await _check(session, principal, document_id, revision=False)
+    await ensure_visible(session, principal, document_id)
     return await session.get_one(Document, document_id)

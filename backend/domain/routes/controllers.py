@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.clock import utcnow
 from backend.domain.accounts.access import Principal
 from backend.domain.documents.services import Upload, store_upload
-from backend.domain.documents.visibility import visible_document
+from backend.domain.documents.visibility import ensure_visible, visible_document
 from backend.domain.routes import schemas, services
 from backend.domain.routes.card import route_out
 from backend.errors import Invalid
@@ -99,11 +99,11 @@ class RouteController(Controller):
         svc: Services,
     ) -> Response[bytes]:
         """Visa the version named by `file_sha256`: approved, with remarks, or rejected."""
-        doc = await visible_document(db, principal, document_id)
+        await ensure_visible(db, principal, document_id)
 
         async def decide() -> schemas.VisaOut:
             return await services.decide_visa(
-                db, principal, doc, data, utcnow(), svc.settings.timezone
+                db, principal, document_id, data, utcnow(), svc.settings.timezone
             )
 
         return await run_decision(request, db, principal, data, decide)

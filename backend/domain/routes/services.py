@@ -485,7 +485,15 @@ _LOCK_CURRENT_ROUTE = (
     .execution_options(synchronize_session=False)
 )
 _STAGE_AND_FILE = (
-    select(RouteStage.id, RouteStage.index, DocumentFile.sha256, DocumentFile.version)
+    select(
+        RouteStage.id,
+        RouteStage.index,
+        DocumentFile.sha256,
+        DocumentFile.version,
+        select(Document.author_position_id)
+        .where(Document.id == bindparam("document_id", type_=Uuid()))
+        .scalar_subquery(),
+    )
     .select_from(RouteStage)
     .outerjoin(
         DocumentFile,
@@ -535,19 +543,23 @@ _WAITING = (
 async def decide_visa(
     session: AsyncSession,
     principal: Principal,
-    doc: Document,
+    document_id: uuid.UUID,
     data: schemas.VisaIn,
     now: dt.datetime,
     tz: str,
 ) -> schemas.VisaOut:
+    """Visa the current stage of a visible document's route (the caller has checked that
+    the principal may see it)."""
     cab = principal.cabinet(data.position_id, "decide")
     if data.decision != "approved" and not (data.comment and data.comment.strip()):
         raise Invalid(f"a '{data.decision}' visa needs a comment", field="comment")
     # The route lock first (the current route found and bumped in one UPDATE); the stage
     # and the file are read after it, so a new version cannot slip in between.
-    locked = await fetch_rows(session, _LOCK_CURRENT_ROUTE, {"doc": doc.id, "in_state": "active"})
+    locked = await fetch_rows(
+        session, _LOCK_CURRENT_ROUTE, {"doc": document_id, "in_state": "active"}
+    )
     if not locked:
-        found = await current_route(session, doc.id)
+        found = await current_route(session, document_id)
         if found is None:
             raise Conflict("the document is not on a route")
         raise Conflict(f"no visa is expected: the route is '{found.state}'")
@@ -557,9 +569,9 @@ async def decide_visa(
     found_stage = await fetch_rows(
         session,
         _STAGE_AND_FILE,
-        {"document_id": doc.id, "route_id": route_id, "index": current_stage},
+        {"document_id": document_id, "route_id": route_id, "index": current_stage},
     )
-    stage_id, stage_index, sha256, version = found_stage[0]
+    stage_id, stage_index, sha256, version, author_position_id = found_stage[0]
     if sha256 is None:
         raise Conflict("the draft has no main file")
     if data.file_sha256 != sha256:
@@ -602,7 +614,7 @@ async def decide_visa(
         user_id=principal.user.id,
         position_id=cab.position_id,
         actor_role=cab.role,
-        document_id=doc.id,
+        document_id=document_id,
         object_type="approval",
         object_id=approval_id,
         details={
@@ -618,24 +630,29 @@ async def decide_visa(
         session,
         "visa.decided",
         now,
-        document_id=doc.id,
-        positions=[doc.author_position_id],
+        document_id=document_id,
+        positions=[author_position_id],
         decision=data.decision,
         by_position=data.position_id,
     )
     route_state = "active"
-    if data.decision == "rejected":
+    last = (
+        data.decision != "rejected"
+        and not (await fetch_rows(session, _WAITING, {"stage_id": stage_id}))[0][0]
+    )
+    if data.decision == "rejected" or last:
+        # The route moves (the route lock makes `last` true for one visa only): now the
+        # ORM objects are worth loading.
         route = await session.get_one(Route, route_id, populate_existing=True)
-        await _return_to_author(session, route, doc, stage_id, now, data.comment)
-        route_state = route.state
-    elif not (await fetch_rows(session, _WAITING, {"stage_id": stage_id}))[0][0]:
-        # The last answer of the stage (the route lock makes this true for one visa only).
-        route = await session.get_one(Route, route_id, populate_existing=True)
-        await _complete_stage_if_answered(session, route, doc, stage_id, now, tz)
+        doc = await session.get_one(Document, document_id)
+        if last:
+            await _complete_stage_if_answered(session, route, doc, stage_id, now, tz)
+        else:
+            await _return_to_author(session, route, doc, stage_id, now, data.comment)
         route_state = route.state
     return schemas.VisaOut(
         id=approval_id,
-        document_id=doc.id,
+        document_id=document_id,
         position_id=data.position_id,
         decision=data.decision,
         comment=data.comment,
