@@ -8,9 +8,11 @@ from typing import Any
 
 from litestar import Request
 from litestar.datastructures import State
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.types import Uuid
 
+from backend.db.fastread import fetch_rows
 from backend.db.models import User, utcnow
 from backend.domain.accounts.access import Principal, UserRef, load_cabinets
 from backend.domain.accounts.cache import PrincipalCache
@@ -59,6 +61,9 @@ def services_from(state: State) -> Services:
 
 
 _READ_METHODS = frozenset({"GET", "HEAD"})
+_ACTIVE_USER = select(User.id, User.login, User.full_name).where(
+    User.id == bindparam("user_id", type_=Uuid()), User.is_active.is_(True)
+)
 
 
 async def provide_session(request: Request[Any, Any, Any]) -> AsyncGenerator[AsyncSession, None]:
@@ -81,10 +86,11 @@ async def provide_principal(request: Request[Any, Any, Any], db: AsyncSession) -
     if cached is not None:
         user, cabinets = cached.user, cached.cabinets
     else:
-        found = await db.scalar(select(User).where(User.id == claims.user_id))
-        if found is None or not found.is_active:
+        found = await fetch_rows(db, _ACTIVE_USER, {"user_id": claims.user_id})
+        if not found:
             raise Unauthorized("user is not active")
-        user, cabinets = UserRef.of(found), await load_cabinets(db, found.id, utcnow())
+        user = UserRef(*found[0])
+        cabinets = await load_cabinets(db, user.id, utcnow())
         svc.principals.put(user, cabinets)
     request.scope.setdefault("state", {})["user_id"] = str(user.id)
     return Principal(user=user, session_id=claims.session_id, cabinets=cabinets)

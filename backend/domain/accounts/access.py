@@ -7,10 +7,19 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import Uuid
 
-from backend.db.models import CabinetAccess, Organization, Position, PositionHolder, User
+from backend.db.fastread import fetch_rows
+from backend.db.models import (
+    CabinetAccess,
+    Organization,
+    Position,
+    PositionHolder,
+    User,
+    UtcDateTime,
+)
 from backend.errors import Forbidden
 
 OWN_RIGHTS = ("read", "decide", "sign", "prepare_resolutions")
@@ -65,43 +74,50 @@ class Principal:
         return [c.position_id for c in self.cabinets if "read" in c.rights and c.dsp_cleared]
 
 
+# Built once and run through fastread: every request of a user the principal cache has
+# not seen (or has forgotten) runs these.
+_USER = bindparam("user_id", type_=Uuid())
+_OWN = (
+    select(Position.id, Position.title, Organization.short_name, Position.dsp_cleared)
+    .join(PositionHolder, PositionHolder.position_id == Position.id)
+    .join(Organization, Organization.id == Position.organization_id)
+    .where(PositionHolder.user_id == _USER)
+    .order_by(Position.title)
+)
+_NOW = bindparam("now", type_=UtcDateTime())
+_GRANTED = (
+    select(
+        CabinetAccess.role,
+        CabinetAccess.rights,
+        Position.id,
+        Position.title,
+        Organization.short_name,
+        Position.dsp_cleared,
+    )
+    .join(Position, Position.id == CabinetAccess.position_id)
+    .join(Organization, Organization.id == Position.organization_id)
+    .where(
+        CabinetAccess.user_id == _USER,
+        or_(CabinetAccess.valid_from.is_(None), CabinetAccess.valid_from <= _NOW),
+        or_(CabinetAccess.valid_to.is_(None), CabinetAccess.valid_to > _NOW),
+    )
+    .order_by(Position.title)
+)
+
+
 async def load_cabinets(
     session: AsyncSession, user_id: uuid.UUID, now: dt.datetime
 ) -> tuple[Cabinet, ...]:
-    own = (
-        await session.execute(
-            select(Position, Organization.short_name)
-            .join(PositionHolder, PositionHolder.position_id == Position.id)
-            .join(Organization, Organization.id == Position.organization_id)
-            .where(PositionHolder.user_id == user_id)
-            .order_by(Position.title)
-        )
-    ).all()
-    own_cleared = any(p.dsp_cleared for p, _ in own)
-    cabinets = [Cabinet(p.id, p.title, org, "own", OWN_RIGHTS, p.dsp_cleared) for p, org in own]
-    granted = (
-        await session.execute(
-            select(CabinetAccess, Position, Organization.short_name)
-            .join(Position, Position.id == CabinetAccess.position_id)
-            .join(Organization, Organization.id == Position.organization_id)
-            .where(
-                CabinetAccess.user_id == user_id,
-                or_(CabinetAccess.valid_from.is_(None), CabinetAccess.valid_from <= now),
-                or_(CabinetAccess.valid_to.is_(None), CabinetAccess.valid_to > now),
-            )
-            .order_by(Position.title)
-        )
-    ).all()
-    for access, pos, org in granted:
-        if access.role == "acting":
-            cabinets.append(
-                Cabinet(pos.id, pos.title, org, "acting", ACTING_RIGHTS, pos.dsp_cleared)
-            )
+    own = await fetch_rows(session, _OWN, {"user_id": user_id})
+    own_cleared = any(cleared for *_, cleared in own)
+    cabinets = [
+        Cabinet(pid, title, org, "own", OWN_RIGHTS, cleared) for pid, title, org, cleared in own
+    ]
+    granted = await fetch_rows(session, _GRANTED, {"user_id": user_id, "now": now})
+    for role, granted_rights, pid, title, org, cleared in granted:
+        if role == "acting":
+            cabinets.append(Cabinet(pid, title, org, "acting", ACTING_RIGHTS, cleared))
         else:
-            rights = tuple(dict.fromkeys(("read", *access.rights)))
-            cabinets.append(
-                Cabinet(
-                    pos.id, pos.title, org, "assistant", rights, own_cleared and pos.dsp_cleared
-                )
-            )
+            rights = tuple(dict.fromkeys(("read", *granted_rights)))
+            cabinets.append(Cabinet(pid, title, org, "assistant", rights, own_cleared and cleared))
     return tuple(cabinets)
