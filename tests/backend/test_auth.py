@@ -7,7 +7,9 @@ import uuid
 
 import jwt
 import pytest
+from sqlalchemy import update
 
+from backend.db.models import User
 from backend.domain.accounts.tokens import TokenCodec
 from backend.errors import Unauthorized
 from tests.backend.conftest import Env
@@ -105,6 +107,26 @@ def test_a_remembered_token_still_expires_and_a_changed_one_is_not_found() -> No
     fresh = TokenCodec(b"k" * 32, 900)
     with pytest.raises(Unauthorized, match="expired"):
         fresh.decode(token, now=at + 900)  # the same answer without the memory
+
+
+async def test_a_deactivated_user_is_refused_once_the_principal_is_loaded_again(
+    env: Env,
+) -> None:
+    headers = await env.login("clerk")
+    me = await env.client.get("/api/v1/me", headers=headers)
+    assert me.status_code == 200 and me.json()["cabinets"]
+    user_id = uuid.UUID(me.json()["user"]["id"])
+    async with env.engine.begin() as conn:
+        await conn.execute(update(User).where(User.id == user_id).values(is_active=False))
+    # The principal cache keeps a user for its seconds (accounts/cache.py); then the user
+    # is read again, and an inactive one is refused with the token still valid.
+    env.app.state.services.principals.forget(user_id)
+    r = await env.client.get("/api/v1/me", headers=headers)
+    assert r.status_code == 401 and "not active" in r.json()["detail"]
+    async with env.engine.begin() as conn:
+        await conn.execute(update(User).where(User.id == user_id).values(is_active=True))
+    env.app.state.services.principals.forget(user_id)
+    assert (await env.client.get("/api/v1/me", headers=headers)).json() == me.json()
 
 
 async def test_refresh_rotates_and_reuse_revokes_the_login(env: Env) -> None:
