@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import platform
-import random
 import re
 import shutil
 import signal
@@ -450,9 +449,10 @@ def main(argv: list[str] | None = None) -> int:
         "--visa-order",
         choices=("spread", "grouped"),
         default="spread",
-        help="spread: the listed visas in a seeded random order, as approvers of many "
-        "drafts answer; grouped: the approvers of one stage one after another, so "
-        "concurrent visas wait on their route's lock",
+        help="spread: approvers of different drafts side by side (concurrent visas on "
+        "different routes), every stage still completed within the run; grouped: the "
+        "approvers of one stage one after another, so concurrent visas wait on their "
+        "route's lock",
     )
     args = p.parse_args(argv)
     # A SIGTERM (or a killed parent script) must still stop the server's process group in
@@ -682,7 +682,7 @@ def _visa_run(
 
     rows = asyncio.run(decisions.pending_visas(db_url, args.visas))
     if args.visa_order == "spread":
-        random.Random(args.seed).shuffle(rows)
+        rows = decisions.spread(rows, args.connections * 2)
     # Run only as long as the open approvals last at ~500/s, so that the figure is visas,
     # not 409s for a used-up list (which would show as non-2xx anyway).
     duration = min(args.duration, len(rows) // 500)
