@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import uuid
@@ -10,8 +11,10 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from sqlalchemy import text
+from sqlalchemy import delete, text
 
+from backend.db.ids import new_id
+from backend.db.models import CabinetAccess, CabinetItem
 from tests.backend import files
 from tests.backend.conftest import Env
 
@@ -286,6 +289,63 @@ async def test_bad_files_are_refused_and_change_nothing(env: Env, case: str) -> 
     assert r.headers["content-type"].startswith("application/problem+json")
     assert message.lower() in r.json()["detail"].lower()
     assert await _counts(env) == before
+
+
+async def test_dsp_counts_only_links_through_a_cleared_position(env: Env) -> None:
+    # A user with two cabinets: their own position (not cleared for ДСП) and the
+    # minister's, acting (which carries the minister's clearance). A ДСП document is theirs
+    # through the minister's cabinet; one that only their own cabinet holds is not.
+    minister = await env.own_position("minister.digital")
+    governor = await env.own_position("governor")
+    own = await env.own_position("executor")
+    user_id = uuid.UUID((await env.cabinets("executor"))["user"]["id"])
+    docs = {}
+    for name, to in (("minister", minister), ("governor", governor)):
+        card = await _card(
+            env, access_level="dsp", addressees=[{"position_id": to, "mode": "resolve"}]
+        )
+        r = await create(env, card, [("a.pdf", files.pdf(1), "application/pdf")])
+        assert r.status_code == 201, r.text
+        docs[name] = r.json()["id"]
+    grant = new_id()
+    async with env.app.state.services.sessions() as s:
+        s.add(
+            CabinetAccess(
+                id=grant,
+                position_id=uuid.UUID(minister),
+                user_id=user_id,
+                role="acting",
+                rights=[],
+            )
+        )
+        # A link through the uncleared own position (an item from before the document
+        # became ДСП, say): it must not count.
+        s.add(
+            CabinetItem(
+                id=new_id(),
+                position_id=uuid.UUID(own),
+                folder="info",
+                document_id=uuid.UUID(docs["governor"]),
+                ref_id=None,
+                state="done",
+                expected_action="info",
+                received_at=dt.datetime.now(dt.UTC),
+            )
+        )
+        await s.commit()
+    env.app.state.services.principals.forget(user_id)
+    headers = await env.login("executor")
+    cabinets = (await env.client.get("/api/v1/me", headers=headers)).json()["cabinets"]
+    assert {(c["position_id"], c["role"]) for c in cabinets} >= {(own, "own"), (minister, "acting")}
+    seen = await env.client.get(f"/api/v1/documents/{docs['minister']}", headers=headers)
+    assert seen.status_code == 200
+    hidden = await env.client.get(f"/api/v1/documents/{docs['governor']}", headers=headers)
+    assert hidden.status_code == 404
+    # The region is shared by this module's tests: the acting right ends here.
+    async with env.app.state.services.sessions() as s:
+        await s.execute(delete(CabinetAccess).where(CabinetAccess.id == grant))
+        await s.commit()
+    env.app.state.services.principals.forget(user_id)
 
 
 async def test_bad_cards_are_refused_and_change_nothing(env: Env) -> None:
