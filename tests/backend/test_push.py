@@ -159,6 +159,38 @@ async def test_a_real_decision_notifies_the_next_approver(env: Env) -> None:
     assert any(n.title == "Проект на визу" and n.document_id == doc["id"] for n in got), got
 
 
+async def test_an_event_naming_a_user_reaches_that_user_once(env: Env) -> None:
+    # As a draft resolution returned to an assistant without a position of their own
+    # is announced: `users`, no `positions`. And a user named and reached through a
+    # position too gets one message, not two.
+    sub, _ = await subscribe(env, "minister.finance")
+    me = await env.cabinets("minister.finance")
+    doc_id = await a_document(env, "minister.finance")
+    async with env.app.state.services.sessions() as session:
+        now = dt.datetime.now(dt.UTC)
+        emit(
+            session,
+            "resolution.returned",
+            now,
+            document_id=doc_id,
+            positions=[],
+            users=[me["user"]["id"]],
+            folder="drafts",
+        )
+        emit(
+            session,
+            "assignment.given",
+            now,
+            document_id=doc_id,
+            positions=[await env.own_position("minister.finance")],
+            users=[me["user"]["id"]],
+        )
+        await session.commit()
+    await run_rounds(env)
+    tags = sorted(m.notification().tag for m in env.push_service.messages_for(sub))
+    assert tags == [f"assignment.given:{doc_id}", f"resolution.returned:{doc_id}"]
+
+
 async def _delivery(env: Env, sub_id: str) -> PushDelivery:
     async with env.app.state.services.sessions() as session:
         row = await session.scalar(

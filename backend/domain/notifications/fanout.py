@@ -113,7 +113,10 @@ async def fan_out(session: AsyncSession, now: dt.datetime, tz: str) -> int:
     wanted = [e for e in events if e.kind in KINDS]
     positions = {uuid.UUID(p) for e in wanted for p in e.payload.get("positions", [])}
     by_position = await _recipients(session, positions, now)
-    users = {u for us in by_position.values() for u in us}
+    # Some events name people, not positions (a draft resolution returned to an assistant
+    # who holds no position of their own): those users are recipients as they are.
+    named = {e.id: {uuid.UUID(u) for u in e.payload.get("users", [])} for e in wanted}
+    users = {u for us in by_position.values() for u in us}.union(*named.values())
     doc_ids = {uuid.UUID(e.payload["document_id"]) for e in wanted if e.payload.get("document_id")}
     docs = (
         {d.id: d for d in await session.scalars(select(Document).where(Document.id.in_(doc_ids)))}
@@ -147,7 +150,7 @@ async def fan_out(session: AsyncSession, now: dt.datetime, tz: str) -> int:
         }
         targets = {
             u for p in event.payload.get("positions", []) for u in by_position.get(uuid.UUID(p), ())
-        }
+        } | named[event.id]
         for uid in targets:
             pref = prefs.get(uid)
             if pref is not None and spec.setting in (pref.disabled_kinds or []):
