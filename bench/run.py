@@ -477,6 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     info = machine()
     info["code"] = revision()
+    info["pg autovacuum"] = asyncio.run(_autovacuum(args.pg))
     print(f"machine: {info}", file=sys.stderr)
     print(f"database: {db_url}  data dir: {data_dir}", file=sys.stderr)
 
@@ -719,6 +720,18 @@ async def _decision_rows(url: str) -> dict[str, int]:
             "outbox events": await conn.fetchval("SELECT count(*) FROM outbox_events"),
             "idempotency records": await conn.fetchval("SELECT count(*) FROM idempotency_records"),
         }
+    finally:
+        await conn.close()
+
+
+async def _autovacuum(base: str) -> str:
+    """The server's autovacuum setting: with it off (as on CI machines), pages changed by
+    a write run stay out of the visibility map and index-only scans read the heap."""
+    import asyncpg
+
+    conn = await asyncpg.connect(_db_url(base, "postgres"))
+    try:
+        return str(await conn.fetchval("SHOW autovacuum"))
     finally:
         await conn.close()
 
