@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Uuid
 
-from backend.db.fastread import fetch_rows
+from backend.db.fastread import fetch_rows, insert_row
 from backend.db.ids import new_id
 from backend.db.models import IdempotencyRecord, utcnow
 from backend.domain.accounts.access import Principal
@@ -89,17 +89,16 @@ async def run_decision(
         out = await decide()
         encoded = _encoder.encode(out)
         if key:
-            db.add(
-                IdempotencyRecord(
-                    id=new_id(),
-                    user_id=user_id,
-                    key=key,
-                    request_hash=request_hash,
-                    status_code=status_code,
-                    response_body=encoded.decode(),
-                    created_at=utcnow(),
-                )
-            )
+            row = {
+                "id": new_id(),
+                "user_id": user_id,
+                "key": key,
+                "request_hash": request_hash,
+                "status_code": status_code,
+                "response_body": encoded.decode(),
+                "created_at": utcnow(),
+            }
+            await insert_row(db, IdempotencyRecord, row)
         await db.commit()
     except (DomainError, IntegrityError) as exc:
         await db.rollback()

@@ -9,9 +9,11 @@ import uuid
 
 import pytest
 from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.exc import IntegrityError
 
-from backend.db.fastread import fetch_rows
-from backend.db.models import CabinetItem
+from backend.db.fastread import fetch_rows, insert_row
+from backend.db.ids import new_id
+from backend.db.models import CabinetItem, IdempotencyRecord, OutboxEvent
 from backend.domain.cabinet.services import _queue_statement
 from tests.backend.conftest import Env
 
@@ -129,3 +131,44 @@ async def test_a_write_runs_in_the_callers_transaction_and_rolls_back_with_it(en
     async with svc.readers() as session:
         [after] = await fetch_rows(session, _ITEM, {"item_id": item_id})
         assert after[2] != "probe"
+
+
+async def test_insert_row_raises_integrity_errors_as_sqlalchemy_does(env: Env) -> None:
+    me = await env.cabinets("clerk")
+    row = {
+        "id": new_id(),
+        "user_id": uuid.UUID(me["user"]["id"]),
+        "key": "fastread-dup",
+        "request_hash": "h",
+        "status_code": 201,
+        "response_body": "{}",
+        "created_at": dt.datetime.now(dt.UTC),
+    }
+    async with env.app.state.services.sessions() as session:
+        await insert_row(session, IdempotencyRecord, row)
+        # The same (user, key) again: what run_decision treats as "a concurrent request won".
+        with pytest.raises(IntegrityError):
+            await insert_row(session, IdempotencyRecord, {**row, "id": new_id()})
+        await session.rollback()
+
+
+async def test_insert_row_refuses_to_leave_a_python_default_unset(env: Env) -> None:
+    if env.name != "pg":
+        pytest.skip("SQLite goes through the session, which computes the default")
+    async with env.app.state.services.sessions() as session:
+        await session.execute(select(1))  # begun: the next statement goes to the driver
+        with pytest.raises(ValueError, match="attempts"):
+            await insert_row(
+                session,
+                OutboxEvent,
+                {
+                    "id": new_id(),
+                    "kind": "x",
+                    "payload": {},
+                    "created_at": dt.datetime.now(dt.UTC),
+                    "available_at": dt.datetime.now(dt.UTC),
+                    "done_at": None,
+                    "last_error": None,
+                },
+            )
+        await session.rollback()

@@ -38,10 +38,10 @@ from backend.db.models import (
     UtcDateTime,
 )
 from backend.domain.accounts.access import Principal
-from backend.domain.audit.services import record
+from backend.domain.audit.services import record, record_now
 from backend.domain.calendar.services import add_working_days, end_of_day
 from backend.domain.documents.services import StoredFile, next_registration_number
-from backend.domain.notifications.outbox import emit
+from backend.domain.notifications.outbox import emit, emit_now
 from backend.domain.routes import schemas
 from backend.domain.routes.items import close_items, close_items_of, open_item
 from backend.errors import Conflict, Forbidden, Invalid, NotFound
@@ -608,7 +608,7 @@ async def decide_visa(
         raise Conflict("no visa is expected from this position at this stage")
     approval_id = answered[0][0]
     await close_items_of(session, approval_id, now)
-    record(
+    await record_now(
         session,
         action=f"visa.{data.decision}",
         user_id=principal.user.id,
@@ -626,7 +626,7 @@ async def decide_visa(
         },
         at=now,
     )
-    emit(
+    await emit_now(
         session,
         "visa.decided",
         now,
