@@ -456,6 +456,32 @@ async def test_a_cached_card_shows_the_next_decision(env: Env) -> None:
     assert (await env.client.get(url, headers=await env.login("executor"))).status_code == 404
 
 
+async def test_a_cached_card_is_built_again_on_the_next_region_day(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Overdue marks depend on the day: a card cached today is not served tomorrow."""
+    from backend.domain.documents import controllers, services
+
+    card = (await create(env, await _card(env), [])).json()
+    url = f"/api/v1/documents/{card['id']}"
+    governor = await env.login("governor")
+    built: list[str] = []
+    build = services.document_card
+
+    async def counting(session: Any, doc: Any) -> Any:
+        built.append(str(doc.id))
+        return await build(session, doc)
+
+    monkeypatch.setattr(services, "document_card", counting)
+    first = await env.client.get(url, headers=governor)
+    assert (await env.client.get(url, headers=governor)).json() == first.json()
+    assert built == [card["id"]]  # the second came from the cache
+    today = controllers.region_today(env.settings.timezone)
+    monkeypatch.setattr(controllers, "region_today", lambda tz: today + dt.timedelta(days=1))
+    assert (await env.client.get(url, headers=governor)).status_code == 200
+    assert built == [card["id"], card["id"]]
+
+
 async def test_a_cleared_page_cache_under_a_remembered_grant_renders_again(env: Env) -> None:
     card = (
         await create(env, await _card(env), [("a.pdf", files.pdf(2), "application/pdf")])
