@@ -468,9 +468,9 @@ async def test_a_cached_card_is_built_again_on_the_next_region_day(
     built: list[str] = []
     build = services.document_card
 
-    async def counting(session: Any, doc: Any) -> Any:
-        built.append(str(doc.id))
-        return await build(session, doc)
+    async def counting(session: Any, document_id: Any) -> Any:
+        built.append(str(document_id))
+        return await build(session, document_id)
 
     monkeypatch.setattr(services, "document_card", counting)
     first = await env.client.get(url, headers=governor)

@@ -15,7 +15,6 @@ from litestar.response import File
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.clock import region_today, utcnow
-from backend.db.models import Document
 from backend.domain.accounts.access import Principal
 from backend.domain.documents import services
 from backend.domain.documents.page_grants import PageGrant, PageKey
@@ -82,7 +81,8 @@ class DocumentController(Controller):
             doc = await services.create_document(
                 db, principal, card, stored, now, region_today(svc.settings.timezone, now)
             )
-            return await services.document_card(db, doc)
+            await db.flush()  # the card is read outside the ORM
+            return await services.document_card(db, doc.id)
 
         # The files are part of the request: a retry with other bytes is another request.
         body = {"card": card, "files": [[f.name, f.sha256] for f in stored]}
@@ -98,8 +98,7 @@ class DocumentController(Controller):
         key = (document_id, revision, region_today(svc.settings.timezone))
         card = svc.cards.get(key)
         if card is None:
-            doc = await db.get_one(Document, document_id)
-            card = await services.document_card(db, doc)
+            card = await services.document_card(db, document_id)
             svc.cards.put(key, card)
         return card
 

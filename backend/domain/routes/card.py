@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import Uuid
 
+from backend.db.fastread import fetch_rows
 from backend.db.lookups import position_titles, user_names
 from backend.db.models import (
     Approval,
@@ -112,11 +114,18 @@ async def route_out(session: AsyncSession, route: Route) -> schemas.RouteOut:
     )
 
 
+_LATEST_ROUTE = (
+    select(Route.id)
+    .where(Route.document_id == bindparam("document_id", type_=Uuid()))
+    .order_by(Route.created_at.desc(), Route.id.desc())
+    .limit(1)
+)
+
+
 async def document_route(session: AsyncSession, document_id: uuid.UUID) -> schemas.RouteOut | None:
-    route = await session.scalar(
-        select(Route)
-        .where(Route.document_id == document_id)
-        .order_by(Route.created_at.desc(), Route.id.desc())
-        .limit(1)
-    )
-    return await route_out(session, route) if route is not None else None
+    # Most cards (incoming letters) have no route: one cheap look-up through fastread,
+    # and the ORM only for a document that has one.
+    found = await fetch_rows(session, _LATEST_ROUTE, {"document_id": document_id})
+    if not found:
+        return None
+    return await route_out(session, await session.get_one(Route, found[0][0]))

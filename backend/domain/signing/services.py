@@ -24,10 +24,12 @@ from pathlib import Path
 import anyio
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import Uuid
 
+from backend.db.fastread import fetch_rows
 from backend.db.ids import new_id
 from backend.db.models import (
     AuditEvent,
@@ -871,30 +873,30 @@ def verification_out(
     )
 
 
+_CARD_SIGNATURES = (
+    select(
+        Signature.id,
+        Signature.file_id,
+        Signature.file_sha256,
+        Signature.position_id,
+        User.full_name,
+        Signature.actor_role,
+        SigningKey.method,
+        Signature.certificate_serial,
+        Signature.signing_time,
+    )
+    .join(SigningKey, SigningKey.id == Signature.key_id)
+    .join(User, User.id == Signature.user_id)
+    .where(Signature.document_id == bindparam("document_id", type_=Uuid()))
+    .order_by(Signature.created_at, Signature.id)
+)
+
+
 async def card_signatures(
     session: AsyncSession, document_id: uuid.UUID
 ) -> list[schemas.CardSignatureOut]:
-    rows = await session.execute(
-        select(Signature, SigningKey.method, User.full_name)
-        .join(SigningKey, SigningKey.id == Signature.key_id)
-        .join(User, User.id == Signature.user_id)
-        .where(Signature.document_id == document_id)
-        .order_by(Signature.created_at, Signature.id)
-    )
-    return [
-        schemas.CardSignatureOut(
-            id=s.id,
-            file_id=s.file_id,
-            file_sha256=s.file_sha256,
-            position_id=s.position_id,
-            signer=name,
-            actor_role=s.actor_role,
-            method=method,
-            certificate_serial=s.certificate_serial,
-            signing_time=s.signing_time,
-        )
-        for s, method, name in rows
-    ]
+    rows = await fetch_rows(session, _CARD_SIGNATURES, {"document_id": document_id})
+    return [schemas.CardSignatureOut(*row) for row in rows]
 
 
 async def file_certificates(
