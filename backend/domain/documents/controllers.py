@@ -81,7 +81,6 @@ class DocumentController(Controller):
             doc = await services.create_document(
                 db, principal, card, stored, now, region_today(svc.settings.timezone, now)
             )
-            await db.flush()  # the card is read outside the ORM
             return await services.document_card(db, doc.id)
 
         # The files are part of the request: a retry with other bytes is another request.

@@ -296,10 +296,12 @@ def _history_statement() -> Select[Any]:
 
 
 async def document_card(session: AsyncSession, document_id: uuid.UUID) -> schemas.DocumentCardOut:
-    """The card, read with few prebuilt statements (fastread: flush ORM writes first).
+    """The card, read with few prebuilt statements through fastread.
 
     Built once per (document, revision) and then served from the card cache; a cold card
     is still a common request (the first look at every new letter)."""
+    if session.new or session.dirty:
+        await session.flush()  # read outside the ORM: what the caller wrote must be there
     found = await fetch_rows(session, _header_statement(), {"document_id": document_id})
     if not found:
         raise NotFound("document not found")

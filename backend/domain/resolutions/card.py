@@ -4,16 +4,71 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import NamedTuple, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from sqlalchemy.types import Uuid
 
-from backend.db.lookups import position_titles, user_names
-from backend.db.models import Assignment, Resolution
+from backend.db.fastread import fetch_rows
+from backend.db.models import Assignment, Position, Resolution, User
 from backend.domain.resolutions.schemas import AssignmentOut, ResolutionOut
 
 
-def assignment_out(a: Assignment, titles: dict[uuid.UUID, str], today: dt.date) -> AssignmentOut:
+class AssignmentFields(Protocol):
+    """What an assignment's answer is made of: an ORM `Assignment` or a row of the card."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def resolution_id(self) -> uuid.UUID: ...
+    @property
+    def document_id(self) -> uuid.UUID: ...
+    @property
+    def executor_position_id(self) -> uuid.UUID: ...
+    @property
+    def responsible(self) -> bool: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def deadline(self) -> dt.date | None: ...
+    @property
+    def on_control(self) -> bool: ...
+    @property
+    def controller_position_id(self) -> uuid.UUID | None: ...
+    @property
+    def report_text(self) -> str | None: ...
+    @property
+    def reported_at(self) -> dt.datetime | None: ...
+    @property
+    def accepted(self) -> bool | None: ...
+    @property
+    def review_comment(self) -> str | None: ...
+    @property
+    def removed_from_control_at(self) -> dt.datetime | None: ...
+
+
+class _AssignmentRow(NamedTuple):
+    id: uuid.UUID
+    resolution_id: uuid.UUID
+    document_id: uuid.UUID
+    executor_position_id: uuid.UUID
+    responsible: bool
+    state: str
+    deadline: dt.date | None
+    on_control: bool
+    controller_position_id: uuid.UUID | None
+    report_text: str | None
+    reported_at: dt.datetime | None
+    accepted: bool | None
+    review_comment: str | None
+    removed_from_control_at: dt.datetime | None
+
+
+def assignment_out(
+    a: AssignmentFields, titles: dict[uuid.UUID, str], today: dt.date
+) -> AssignmentOut:
     return AssignmentOut(
         id=a.id,
         resolution_id=a.resolution_id,
@@ -34,64 +89,112 @@ def assignment_out(a: Assignment, titles: dict[uuid.UUID, str], today: dt.date) 
     )
 
 
+# Built once and run through fastread, names and titles joined in: a cold card of a letter
+# with resolutions used to load both lists as ORM objects and look the names up after.
+_DOCUMENT = bindparam("document_id", type_=Uuid())
+_Prepared = aliased(User)
+_Decided = aliased(User)
+_RESOLUTIONS = (
+    select(
+        Resolution.id,
+        Resolution.document_id,
+        Resolution.parent_id,
+        Resolution.author_position_id,
+        Position.title,
+        Resolution.state,
+        Resolution.text,
+        Resolution.deadline,
+        Resolution.on_control,
+        Resolution.controller_position_id,
+        _Prepared.full_name,
+        _Decided.full_name,
+        Resolution.actor_role,
+        Resolution.comment,
+        Resolution.created_at,
+        Resolution.issued_at,
+        Resolution.planned_executors,
+    )
+    .join(Position, Position.id == Resolution.author_position_id)
+    .outerjoin(_Prepared, _Prepared.id == Resolution.prepared_by_id)
+    .outerjoin(_Decided, _Decided.id == Resolution.decided_by_id)
+    .where(Resolution.document_id == _DOCUMENT)
+    .order_by(Resolution.created_at, Resolution.id)
+)
+_ASSIGNMENTS = (
+    select(
+        *(getattr(Assignment, name) for name in _AssignmentRow._fields),
+        Position.title,
+    )
+    .join(Position, Position.id == Assignment.executor_position_id)
+    .where(Assignment.document_id == _DOCUMENT)
+    .order_by(Assignment.responsible.desc(), Assignment.created_at, Assignment.id)
+)
+
+
 async def resolution_tree(
     session: AsyncSession, document_id: uuid.UUID, today: dt.date, only: uuid.UUID | None = None
 ) -> list[ResolutionOut]:
     """All resolutions of the document as a forest (or the subtree of `only`)."""
-    resolutions = list(
-        await session.scalars(
-            select(Resolution)
-            .where(Resolution.document_id == document_id)
-            .order_by(Resolution.created_at, Resolution.id)
-        )
-    )
+    if session.new or session.dirty:
+        await session.flush()  # read outside the ORM: what the caller wrote must be there
+    params = {"document_id": document_id}
+    resolutions = await fetch_rows(session, _RESOLUTIONS, params)
     if not resolutions:
         return []
-    assignments = list(
-        await session.scalars(
-            select(Assignment)
-            .where(Assignment.document_id == document_id)
-            .order_by(Assignment.responsible.desc(), Assignment.created_at, Assignment.id)
-        )
-    )
-    pids = {r.author_position_id for r in resolutions} | {
-        a.executor_position_id for a in assignments
-    }
-    titles = await position_titles(session, pids)
-    uids = {u for r in resolutions for u in (r.prepared_by_id, r.decided_by_id) if u}
-    names = await user_names(session, uids)
+    by_resolution: dict[uuid.UUID, list[AssignmentOut]] = {}
+    for row in await fetch_rows(session, _ASSIGNMENTS, params):
+        a = _AssignmentRow(*row[:-1])
+        out = assignment_out(a, {a.executor_position_id: row[-1]}, today)
+        by_resolution.setdefault(a.resolution_id, []).append(out)
     nodes: dict[uuid.UUID, ResolutionOut] = {}
-    for r in resolutions:
-        nodes[r.id] = ResolutionOut(
-            id=r.id,
-            document_id=r.document_id,
-            parent_id=r.parent_id,
-            author_position_id=r.author_position_id,
-            author=titles.get(r.author_position_id, ""),
-            state=r.state,
-            text=r.text,
-            deadline=r.deadline,
-            on_control=r.on_control,
-            controller_position_id=r.controller_position_id,
-            prepared_by=names.get(r.prepared_by_id) if r.prepared_by_id else None,
-            decided_by=names.get(r.decided_by_id) if r.decided_by_id else None,
-            actor_role=r.actor_role,
-            comment=r.comment,
-            created_at=r.created_at,
-            issued_at=r.issued_at,
-            planned_executors=list(r.planned_executors),
-            assignments=[
-                assignment_out(a, titles, today) for a in assignments if a.resolution_id == r.id
-            ],
+    parents: list[tuple[uuid.UUID, uuid.UUID | None]] = []
+    for (
+        rid,
+        doc_id,
+        parent_id,
+        author_id,
+        author,
+        state,
+        text,
+        deadline,
+        on_control,
+        controller_id,
+        prepared_by,
+        decided_by,
+        actor_role,
+        comment,
+        created_at,
+        issued_at,
+        planned,
+    ) in resolutions:
+        nodes[rid] = ResolutionOut(
+            id=rid,
+            document_id=doc_id,
+            parent_id=parent_id,
+            author_position_id=author_id,
+            author=author,
+            state=state,
+            text=text,
+            deadline=deadline,
+            on_control=on_control,
+            controller_position_id=controller_id,
+            prepared_by=prepared_by,
+            decided_by=decided_by,
+            actor_role=actor_role,
+            comment=comment,
+            created_at=created_at,
+            issued_at=issued_at,
+            planned_executors=list(planned or []),
+            assignments=by_resolution.get(rid, []),
             children=[],
         )
+        parents.append((rid, parent_id))
     roots = []
-    for r in resolutions:
-        node = nodes[r.id]
-        if r.parent_id is not None and r.parent_id in nodes:
-            nodes[r.parent_id].children.append(node)
+    for rid, parent_id in parents:
+        if parent_id is not None and parent_id in nodes:
+            nodes[parent_id].children.append(nodes[rid])
         else:
-            roots.append(node)
+            roots.append(nodes[rid])
     if only is not None:
         return [nodes[only]] if only in nodes else []
     return roots
