@@ -13,9 +13,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from backend.db.models import PushDelivery, PushSubscription
+from backend.db.models import PushDelivery, PushSubscription, User
 from backend.domain.notifications.kinds import KINDS
 from backend.domain.notifications.outbox import emit
 from backend.jobs.push_worker import make_sender, push_round
@@ -189,6 +189,32 @@ async def test_an_event_naming_a_user_reaches_that_user_once(env: Env) -> None:
     await run_rounds(env)
     tags = sorted(m.notification().tag for m in env.push_service.messages_for(sub))
     assert tags == [f"assignment.given:{doc_id}", f"resolution.returned:{doc_id}"]
+
+
+async def test_named_users_are_skipped_when_inactive_or_malformed(env: Env) -> None:
+    sub, _ = await subscribe(env, "first.deputy")
+    user_id = uuid.UUID((await env.cabinets("first.deputy"))["user"]["id"])
+    doc_id = await a_document(env, "first.deputy")
+    async with env.app.state.services.sessions() as session:
+        await session.execute(update(User).where(User.id == user_id).values(is_active=False))
+        now = dt.datetime.now(dt.UTC)
+        emit(session, "resolution.returned", now, document_id=doc_id, users=[str(user_id)])
+        await session.commit()
+    await run_rounds(env)
+    assert env.push_service.messages_for(sub) == []  # a deactivated user gets nothing
+    async with env.app.state.services.sessions() as session:
+        await session.execute(update(User).where(User.id == user_id).values(is_active=True))
+        emit(
+            session,
+            "resolution.cancelled",
+            dt.datetime.now(dt.UTC),
+            document_id=doc_id,
+            users=["not-a-uuid", str(user_id)],
+        )
+        await session.commit()
+    await run_rounds(env)  # a malformed id neither stops the batch nor the good one
+    tags = [m.notification().tag for m in env.push_service.messages_for(sub)]
+    assert tags == [f"resolution.cancelled:{doc_id}"]
 
 
 async def _delivery(env: Env, sub_id: str) -> PushDelivery:

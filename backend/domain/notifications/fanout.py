@@ -22,6 +22,7 @@ from backend.db.models import (
     PositionHolder,
     PushDelivery,
     PushSubscription,
+    User,
 )
 from backend.domain.notifications.kinds import KINDS, Kind, document_url
 from push import Notification, make_topic
@@ -65,6 +66,17 @@ def _notification(kind: str, spec: Kind, event: OutboxEvent, doc: Document | Non
         folder=folder,
         tag=f"{kind}:{document_id}",
     )
+
+
+def _user_ids(value: object) -> set[uuid.UUID]:
+    """The user ids an event names; a malformed one is skipped, not a stuck batch."""
+    out = set()
+    for item in value if isinstance(value, list) else []:
+        try:
+            out.add(uuid.UUID(str(item)))
+        except ValueError:
+            continue
+    return out
 
 
 async def _recipients(
@@ -114,8 +126,17 @@ async def fan_out(session: AsyncSession, now: dt.datetime, tz: str) -> int:
     positions = {uuid.UUID(p) for e in wanted for p in e.payload.get("positions", [])}
     by_position = await _recipients(session, positions, now)
     # Some events name people, not positions (a draft resolution returned to an assistant
-    # who holds no position of their own): those users are recipients as they are.
-    named = {e.id: {uuid.UUID(u) for u in e.payload.get("users", [])} for e in wanted}
+    # who holds no position of their own): those users, if still active, are recipients.
+    named = {e.id: _user_ids(e.payload.get("users")) for e in wanted}
+    if any(named.values()):
+        active = set(
+            await session.scalars(
+                select(User.id).where(
+                    User.id.in_(set().union(*named.values())), User.is_active.is_(True)
+                )
+            )
+        )
+        named = {eid: ids & active for eid, ids in named.items()}
     users = {u for us in by_position.values() for u in us}.union(*named.values())
     doc_ids = {uuid.UUID(e.payload["document_id"]) for e in wanted if e.payload.get("document_id")}
     docs = (

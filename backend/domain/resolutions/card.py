@@ -135,7 +135,7 @@ async def resolution_tree(
     session: AsyncSession, document_id: uuid.UUID, today: dt.date, only: uuid.UUID | None = None
 ) -> list[ResolutionOut]:
     """All resolutions of the document as a forest (or the subtree of `only`)."""
-    if session.new or session.dirty:
+    if session.new or session.dirty or session.deleted:
         await session.flush()  # read outside the ORM: what the caller wrote must be there
     params = {"document_id": document_id}
     resolutions = await fetch_rows(session, _RESOLUTIONS, params)

@@ -387,8 +387,8 @@ async def _complete_stage_if_answered(
     now: dt.datetime,
     tz: str,
 ) -> bool:
-    if any(isinstance(obj, Approval) for obj in session.new):
-        await session.flush()  # the count below does not see unflushed requests
+    if session.new or session.dirty or session.deleted:
+        await session.flush()  # the count below runs outside the ORM: it must see them
     waiting = (await fetch_rows(session, _WAITING, {"stage_id": stage_id}))[0][0]
     if waiting:
         return False
@@ -571,6 +571,8 @@ async def decide_visa(
         _STAGE_AND_FILE,
         {"document_id": document_id, "route_id": route_id, "index": current_stage},
     )
+    if not found_stage:
+        raise Conflict("no visa is expected: the route has no current stage")
     stage_id, stage_index, sha256, version, author_position_id = found_stage[0]
     if sha256 is None:
         raise Conflict("the draft has no main file")

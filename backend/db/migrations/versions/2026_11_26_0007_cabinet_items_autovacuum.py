@@ -33,16 +33,21 @@ _SETTINGS = (
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
+    bind = op.get_bind()
+    if bind.dialect.name != "postgresql":
         return  # SQLite has no autovacuum thresholds to set
-    op.execute(
-        "ALTER TABLE cabinet_items SET ("
-        "autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000, "
-        "autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 5000)"
-    )
+    settings = "autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000"
+    if (bind.dialect.server_version_info or (0,)) >= (13,):
+        # Vacuums after inserts (they set the pages all-visible too) exist since 13.
+        settings += (
+            ", autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 5000"
+        )
+    op.execute(f"ALTER TABLE cabinet_items SET ({settings})")
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
+    bind = op.get_bind()
+    if bind.dialect.name != "postgresql":
         return
-    op.execute(f"ALTER TABLE cabinet_items RESET ({', '.join(_SETTINGS)})")
+    names = _SETTINGS if (bind.dialect.server_version_info or (0,)) >= (13,) else _SETTINGS[:2]
+    op.execute(f"ALTER TABLE cabinet_items RESET ({', '.join(names)})")
