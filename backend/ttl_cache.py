@@ -41,3 +41,6 @@ class TtlCache(Generic[K, V]):
 
     def forget(self, key: K) -> None:
         self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        self._entries.clear()

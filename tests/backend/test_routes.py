@@ -332,3 +332,60 @@ async def test_route_refuses_another_organisations_journal(env: Env) -> None:
         f"/api/v1/documents/{doc['id']}/route", json=body, headers=await env.login("lawyer")
     )
     assert r.status_code == 422, r.text
+
+
+async def test_the_cached_card_is_never_older_than_the_last_decision(env: Env) -> None:
+    """The card cache is keyed by the document's audit-event count (documents/card_cache.py),
+    so every decision that changes the card must write an audit event. After each step of
+    a route's life, the card as served (from the cache where the key still matches) must
+    equal one built afresh."""
+    svc = env.app.state.services
+    doc = await create_draft(env)
+    h = await env.login("lawyer")
+
+    async def served_and_fresh() -> tuple[dict[str, Any], dict[str, Any]]:
+        served = await card(env, doc["id"])
+        svc.cards.clear()
+        return served, await card(env, doc["id"])
+
+    async def set_route() -> None:
+        await route_draft(
+            env, doc, [["minister.digital", "minister.finance"]], ["governor"], start=False
+        )
+
+    async def start() -> None:
+        r = await env.client.post(f"/api/v1/documents/{doc['id']}/route/start", headers=h)
+        assert r.status_code == 201, r.text
+
+    async def approve(login: str) -> None:
+        r = await visa(env, doc["id"], login)
+        assert r.status_code == 201, r.text
+
+    async def reject() -> None:
+        r = await visa(env, doc["id"], "minister.finance", "rejected", comment="Переделать")
+        assert r.status_code == 201, r.text
+
+    async def new_version() -> None:
+        r = await env.client.post(
+            f"/api/v1/documents/{doc['id']}/versions",
+            files={"file": ("v2.pdf", pdf("cache-" + doc["id"]), "application/pdf")},
+            headers=h,
+        )
+        assert r.status_code == 201, r.text
+
+    steps = [
+        ("route set", set_route),
+        ("started", start),
+        ("first visa", lambda: approve("minister.digital")),
+        ("rejected", reject),
+        ("new version", new_version),
+        ("restarted", start),
+        ("visa", lambda: approve("minister.digital")),
+        ("stage done", lambda: approve("minister.finance")),
+    ]
+    await card(env, doc["id"])  # cached before the first step
+    for name, step in steps:
+        await step()
+        served, fresh = await served_and_fresh()
+        assert served == fresh, name
+    assert served["route"]["state"] == "signing"
