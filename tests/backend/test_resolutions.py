@@ -388,3 +388,50 @@ async def test_dsp_resolution_refuses_an_uncleared_controller(env: Env) -> None:
     )
     assert res.status_code == 422, res.text
     assert "ДСП" in res.json()["detail"]
+
+
+async def test_the_cached_card_follows_every_resolution_decision(env: Env) -> None:
+    """As for routes (test_routes): after each resolution and assignment decision the card
+    as served equals one built afresh, so each of them writes its audit event."""
+    svc = env.app.state.services
+    doc = await registered_for(env)
+    g = await env.login("governor")
+    h = await env.login("minister.digital")
+    state: dict[str, Any] = {}
+
+    async def post(path: str, headers: dict[str, str], body: Any = None) -> Any:
+        r = await env.client.post(path, json=body, headers=headers)
+        assert r.status_code == 201, (path, r.text)
+        return r.json()
+
+    async def draft() -> None:
+        r = await resolve(env, doc["id"], "governor", as_login="assistant", draft=True)
+        assert r.status_code == 201, r.text
+        state["res"] = r.json()
+
+    async def issue() -> None:
+        out = await post(f"/api/v1/resolutions/{state['res']['id']}/issue", g)
+        state["a"] = out["assignments"][0]["id"]
+
+    steps = [
+        ("drafted by the assistant", draft),
+        ("issued", issue),
+        ("reported", lambda: post(f"/api/v1/assignments/{state['a']}/report", h, {"text": "Да"})),
+        (
+            "report returned",
+            lambda: post(f"/api/v1/assignments/{state['a']}/return-report", g, {"comment": "Ещё"}),
+        ),
+        (
+            "reported again",
+            lambda: post(f"/api/v1/assignments/{state['a']}/report", h, {"text": "Всё"}),
+        ),
+        ("accepted", lambda: post(f"/api/v1/assignments/{state['a']}/accept-report", g)),
+        ("off control", lambda: post(f"/api/v1/assignments/{state['a']}/remove-from-control", g)),
+        ("cancelled", lambda: post(f"/api/v1/resolutions/{state['res']['id']}/cancel", g)),
+    ]
+    await card(env, doc["id"], "governor")
+    for name, step in steps:
+        await step()
+        served = await card(env, doc["id"], "governor")
+        svc.cards.clear()
+        assert served == await card(env, doc["id"], "governor"), name
