@@ -14,6 +14,7 @@ Rules for callers:
 - no "expanding" IN parameters (use `= ANY(:param)` with an array, or the session);
 - on a session with a transaction that has not begun yet the statement goes through the
   session, so it can never run outside a transaction the caller relies on;
+- pending ORM changes are flushed first, as `session.execute` would (autoflush);
 - an INSERT, UPDATE or DELETE must have RETURNING (its rows are how the caller learns
   what it changed); the ORM does not see such a change, so it is for rows the session
   has not loaded, or that the caller loads afterwards with `populate_existing`.
@@ -116,6 +117,8 @@ async def fetch_rows(
         rows: Sequence[Sequence[Any]] = (await session.execute(stmt, params)).all()
         return rows
     driver, conn = found
+    if session.autoflush and (session.new or session.dirty or session.deleted):
+        await session.flush()
     c = _compile(stmt, conn.dialect)
     if missing := c.required.difference(params):
         # As SQLAlchemy would: a forgotten parameter must not quietly become NULL.

@@ -172,3 +172,15 @@ async def test_insert_row_refuses_to_leave_a_python_default_unset(env: Env) -> N
                 },
             )
         await session.rollback()
+
+
+async def test_pending_orm_changes_are_flushed_first_as_session_execute_would(env: Env) -> None:
+    position = uuid.UUID(await env.own_position("governor"))
+    page = {"position_id": position, "folder": "resolve", "limit": 1}
+    async with env.app.state.services.sessions() as session:
+        [row] = await fetch_rows(session, _queue_statement(False, True), page)  # begins
+        item = await session.get_one(CabinetItem, row[0])
+        item.expected_action = "pending"  # changed in the session, not yet flushed
+        [seen] = await fetch_rows(session, _ITEM, {"item_id": item.id})
+        assert seen[2] == "pending"
+        await session.rollback()

@@ -79,8 +79,6 @@ class TokenCodec:
                 raise Unauthorized("access token expired")
             claims = AccessClaims(uuid.UUID(payload["sub"]), uuid.UUID(payload["sid"]))
             return claims, exp
-        except jwt.ExpiredSignatureError as exc:
-            raise Unauthorized("access token expired") from exc
         except (jwt.InvalidTokenError, ValueError) as exc:
             raise Unauthorized("invalid access token") from exc
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,29 +14,30 @@ from backend.db.ids import new_id
 from backend.db.models import AuditEvent, utcnow
 
 
-def _row(
-    *,
-    action: str,
-    user_id: uuid.UUID | None,
-    position_id: uuid.UUID | None,
-    actor_role: str | None,
-    document_id: uuid.UUID | None,
-    object_type: str | None,
-    object_id: uuid.UUID | None,
-    details: dict[str, Any] | None,
-    at: dt.datetime | None,
-) -> dict[str, Any]:
+class EventFields(TypedDict, total=False):
+    """What an audit event says besides its action and user (all optional)."""
+
+    position_id: uuid.UUID | None
+    actor_role: str | None
+    document_id: uuid.UUID | None
+    object_type: str | None
+    object_id: uuid.UUID | None
+    details: dict[str, Any] | None
+    at: dt.datetime | None
+
+
+def _row(action: str, user_id: uuid.UUID | None, fields: EventFields) -> dict[str, Any]:
     return {
         "id": new_id(),
-        "at": at or utcnow(),
+        "at": fields.get("at") or utcnow(),
         "user_id": user_id,
-        "position_id": position_id,
-        "actor_role": actor_role,
+        "position_id": fields.get("position_id"),
+        "actor_role": fields.get("actor_role"),
         "action": action,
-        "document_id": document_id,
-        "object_type": object_type,
-        "object_id": object_id,
-        "details": details or {},
+        "document_id": fields.get("document_id"),
+        "object_type": fields.get("object_type"),
+        "object_id": fields.get("object_id"),
+        "details": fields.get("details") or {},
     }
 
 
@@ -45,28 +46,10 @@ def record(
     *,
     action: str,
     user_id: uuid.UUID | None,
-    position_id: uuid.UUID | None = None,
-    actor_role: str | None = None,
-    document_id: uuid.UUID | None = None,
-    object_type: str | None = None,
-    object_id: uuid.UUID | None = None,
-    details: dict[str, Any] | None = None,
-    at: dt.datetime | None = None,
+    **fields: Unpack[EventFields],
 ) -> AuditEvent:
     """Add the event to the session: written with the session's next flush."""
-    event = AuditEvent(
-        **_row(
-            action=action,
-            user_id=user_id,
-            position_id=position_id,
-            actor_role=actor_role,
-            document_id=document_id,
-            object_type=object_type,
-            object_id=object_id,
-            details=details,
-            at=at,
-        )
-    )
+    event = AuditEvent(**_row(action, user_id, fields))
     session.add(event)
     return event
 
@@ -76,24 +59,7 @@ async def record_now(
     *,
     action: str,
     user_id: uuid.UUID | None,
-    position_id: uuid.UUID | None = None,
-    actor_role: str | None = None,
-    document_id: uuid.UUID | None = None,
-    object_type: str | None = None,
-    object_id: uuid.UUID | None = None,
-    details: dict[str, Any] | None = None,
-    at: dt.datetime | None = None,
+    **fields: Unpack[EventFields],
 ) -> None:
     """The same event, inserted at once without the ORM (the visa, on every request)."""
-    row = _row(
-        action=action,
-        user_id=user_id,
-        position_id=position_id,
-        actor_role=actor_role,
-        document_id=document_id,
-        object_type=object_type,
-        object_id=object_id,
-        details=details,
-        at=at,
-    )
-    await insert_row(session, AuditEvent, row)
+    await insert_row(session, AuditEvent, _row(action, user_id, fields))

@@ -300,8 +300,6 @@ async def document_card(session: AsyncSession, document_id: uuid.UUID) -> schema
 
     Built once per (document, revision) and then served from the card cache; a cold card
     is still a common request (the first look at every new letter)."""
-    if session.new or session.dirty or session.deleted:
-        await session.flush()  # read outside the ORM: what the caller wrote must be there
     found = await fetch_rows(session, _header_statement(), {"document_id": document_id})
     if not found:
         raise NotFound("document not found")

@@ -38,19 +38,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def emit(session: AsyncSession, kind: str, at: dt.datetime, **payload: Any) -> OutboxEvent:
-    """Add the event to the session: written with the session's next flush."""
-    row = OutboxEvent(
-        id=new_id(), kind=kind, payload=_plain(payload), created_at=at, available_at=at
-    )
-    session.add(row)
-    session.info[_DIRTY] = True
-    return row
-
-
-async def emit_now(session: AsyncSession, kind: str, at: dt.datetime, **payload: Any) -> None:
-    """The same event, inserted at once without the ORM (the visa, on every request)."""
-    row = {
+def _row(kind: str, at: dt.datetime, payload: dict[str, Any]) -> dict[str, Any]:
+    return {
         "id": new_id(),
         "kind": kind,
         "payload": _plain(payload),
@@ -60,7 +49,19 @@ async def emit_now(session: AsyncSession, kind: str, at: dt.datetime, **payload:
         "done_at": None,
         "last_error": None,
     }
-    await insert_row(session, OutboxEvent, row)
+
+
+def emit(session: AsyncSession, kind: str, at: dt.datetime, **payload: Any) -> OutboxEvent:
+    """Add the event to the session: written with the session's next flush."""
+    row = OutboxEvent(**_row(kind, at, payload))
+    session.add(row)
+    session.info[_DIRTY] = True
+    return row
+
+
+async def emit_now(session: AsyncSession, kind: str, at: dt.datetime, **payload: Any) -> None:
+    """The same event, inserted at once without the ORM (the visa, on every request)."""
+    await insert_row(session, OutboxEvent, _row(kind, at, payload))
     session.info[_DIRTY] = True
 
 

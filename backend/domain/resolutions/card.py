@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,40 +16,9 @@ from backend.db.models import Assignment, Position, Resolution, User
 from backend.domain.resolutions.schemas import AssignmentOut, ResolutionOut
 
 
-class AssignmentFields(Protocol):
-    """What an assignment's answer is made of: an ORM `Assignment` or a row of the card."""
-
-    @property
-    def id(self) -> uuid.UUID: ...
-    @property
-    def resolution_id(self) -> uuid.UUID: ...
-    @property
-    def document_id(self) -> uuid.UUID: ...
-    @property
-    def executor_position_id(self) -> uuid.UUID: ...
-    @property
-    def responsible(self) -> bool: ...
-    @property
-    def state(self) -> str: ...
-    @property
-    def deadline(self) -> dt.date | None: ...
-    @property
-    def on_control(self) -> bool: ...
-    @property
-    def controller_position_id(self) -> uuid.UUID | None: ...
-    @property
-    def report_text(self) -> str | None: ...
-    @property
-    def reported_at(self) -> dt.datetime | None: ...
-    @property
-    def accepted(self) -> bool | None: ...
-    @property
-    def review_comment(self) -> str | None: ...
-    @property
-    def removed_from_control_at(self) -> dt.datetime | None: ...
-
-
 class _AssignmentRow(NamedTuple):
+    """An assignment as the card's statement reads it (the columns `assignment_out` uses)."""
+
     id: uuid.UUID
     resolution_id: uuid.UUID
     document_id: uuid.UUID
@@ -67,7 +36,7 @@ class _AssignmentRow(NamedTuple):
 
 
 def assignment_out(
-    a: AssignmentFields, titles: dict[uuid.UUID, str], today: dt.date
+    a: Assignment | _AssignmentRow, titles: dict[uuid.UUID, str], today: dt.date
 ) -> AssignmentOut:
     return AssignmentOut(
         id=a.id,
@@ -135,8 +104,6 @@ async def resolution_tree(
     session: AsyncSession, document_id: uuid.UUID, today: dt.date, only: uuid.UUID | None = None
 ) -> list[ResolutionOut]:
     """All resolutions of the document as a forest (or the subtree of `only`)."""
-    if session.new or session.dirty or session.deleted:
-        await session.flush()  # read outside the ORM: what the caller wrote must be there
     params = {"document_id": document_id}
     resolutions = await fetch_rows(session, _RESOLUTIONS, params)
     if not resolutions:

@@ -387,11 +387,20 @@ async def _complete_stage_if_answered(
     now: dt.datetime,
     tz: str,
 ) -> bool:
-    if session.new or session.dirty or session.deleted:
-        await session.flush()  # the count below runs outside the ORM: it must see them
-    waiting = (await fetch_rows(session, _WAITING, {"stage_id": stage_id}))[0][0]
-    if waiting:
+    if (await fetch_rows(session, _WAITING, {"stage_id": stage_id}))[0][0]:
         return False
+    return await _complete_stage(session, route, doc, stage_id, now, tz)
+
+
+async def _complete_stage(
+    session: AsyncSession,
+    route: Route,
+    doc: Document,
+    stage_id: uuid.UUID,
+    now: dt.datetime,
+    tz: str,
+) -> bool:
+    """Close the stage (once: the UPDATE's row count) and ask the next one or the signing."""
     done = await session.execute(
         update(RouteStage)
         .where(RouteStage.id == stage_id, RouteStage.state == "active")
@@ -648,7 +657,7 @@ async def decide_visa(
         route = await session.get_one(Route, route_id, populate_existing=True)
         doc = await session.get_one(Document, document_id)
         if last:
-            await _complete_stage_if_answered(session, route, doc, stage_id, now, tz)
+            await _complete_stage(session, route, doc, stage_id, now, tz)
         else:
             await _return_to_author(session, route, doc, stage_id, now, data.comment)
         route_state = route.state
