@@ -5,26 +5,26 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Integer, bindparam, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.db.fastread import fetch_rows
 from backend.db.models import CalendarDay
 from backend.domain.calendar.data import CALENDARS
 from backend.errors import Invalid
 
 Exceptions = dict[dt.date, bool]
+# Every route stage that starts reads this (a visa completing a stage among them).
+_EXCEPTIONS = select(CalendarDay.day, CalendarDay.working, CalendarDay.year).where(
+    CalendarDay.year >= bindparam("first", type_=Integer()),
+    CalendarDay.year <= bindparam("last", type_=Integer()),
+)
 
 
 async def exceptions_for(session: AsyncSession, first: dt.date, last: dt.date) -> Exceptions:
     """Exceptions to Mon–Fri between two days: a year loaded in the database wins over the
     shipped data for that year."""
-    rows = (
-        await session.execute(
-            select(CalendarDay.day, CalendarDay.working, CalendarDay.year).where(
-                CalendarDay.year >= first.year, CalendarDay.year <= last.year
-            )
-        )
-    ).all()
+    rows = await fetch_rows(session, _EXCEPTIONS, {"first": first.year, "last": last.year})
     loaded_years = {year for _, _, year in rows}
     out: Exceptions = {day: working for day, working, _ in rows}
     for year in range(first.year, last.year + 1):

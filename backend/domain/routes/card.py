@@ -21,9 +21,13 @@ from backend.domain.routes import schemas
 
 
 async def route_out(session: AsyncSession, route: Route) -> schemas.RouteOut:
+    # Route moves are written past the ORM (routes/services.py), so what the session may
+    # hold of this route is reloaded, never trusted.
+    fresh = {"populate_existing": True}
     stages = list(
         await session.scalars(
-            select(RouteStage).where(RouteStage.route_id == route.id).order_by(RouteStage.index)
+            select(RouteStage).where(RouteStage.route_id == route.id).order_by(RouteStage.index),
+            execution_options=fresh,
         )
     )
     stage_ids = [s.id for s in stages]
@@ -32,7 +36,8 @@ async def route_out(session: AsyncSession, route: Route) -> schemas.RouteOut:
             await session.scalars(
                 select(Approval)
                 .where(Approval.route_id == route.id)
-                .order_by(Approval.asked_at, Approval.id)
+                .order_by(Approval.asked_at, Approval.id),
+                execution_options=fresh,
             )
         )
         if stage_ids
@@ -53,7 +58,8 @@ async def route_out(session: AsyncSession, route: Route) -> schemas.RouteOut:
         await session.scalars(
             select(RouteSignatory)
             .where(RouteSignatory.route_id == route.id)
-            .order_by(RouteSignatory.order)
+            .order_by(RouteSignatory.order),
+            execution_options=fresh,
         )
     )
     pids = {a.position_id for a in approvals} | {p for _, p in planned}
@@ -128,4 +134,5 @@ async def document_route(session: AsyncSession, document_id: uuid.UUID) -> schem
     found = await fetch_rows(session, _LATEST_ROUTE, {"document_id": document_id})
     if not found:
         return None
-    return await route_out(session, await session.get_one(Route, found[0][0]))
+    route = await session.get_one(Route, found[0][0], populate_existing=True)
+    return await route_out(session, route)

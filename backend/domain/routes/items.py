@@ -4,43 +4,54 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Uuid
 
-from backend.db.fastread import fetch_rows
+from backend.db.fastread import fetch_rows, insert_row
 from backend.db.ids import new_id
 from backend.db.models import ITEM_OPEN, CabinetItem, UtcDateTime
 
 
-def open_item(
-    session: AsyncSession,
-    *,
-    position_id: uuid.UUID,
-    folder: str,
-    document_id: uuid.UUID,
-    ref_id: uuid.UUID | None,
-    action: str,
-    at: dt.datetime,
-    deadline: dt.date | None = None,
-    urgent: bool = False,
-) -> CabinetItem:
-    item = CabinetItem(
-        id=new_id(),
-        position_id=position_id,
-        folder=folder,
-        document_id=document_id,
-        ref_id=ref_id,
-        state="open",
-        expected_action=action,
-        deadline=deadline,
-        urgent=urgent,
-        unread=True,
-        received_at=at,
-    )
+class ItemFields(TypedDict):
+    position_id: uuid.UUID
+    folder: str
+    document_id: uuid.UUID
+    ref_id: uuid.UUID | None
+    action: str
+    at: dt.datetime
+    deadline: NotRequired[dt.date | None]
+    urgent: NotRequired[bool]
+
+
+def _item_row(fields: ItemFields) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "position_id": fields["position_id"],
+        "folder": fields["folder"],
+        "document_id": fields["document_id"],
+        "ref_id": fields["ref_id"],
+        "state": "open",
+        "expected_action": fields["action"],
+        "deadline": fields.get("deadline"),
+        "urgent": fields.get("urgent", False),
+        "unread": True,
+        "received_at": fields["at"],
+    }
+
+
+def open_item(session: AsyncSession, **fields: Unpack[ItemFields]) -> CabinetItem:
+    """Add the item to the session: written with the session's next flush."""
+    item = CabinetItem(**_item_row(fields))
     session.add(item)
     return item
+
+
+async def open_item_now(session: AsyncSession, **fields: Unpack[ItemFields]) -> None:
+    """The same item, inserted at once without the ORM (a route moving on a visa)."""
+    await insert_row(session, CabinetItem, _item_row(fields))
 
 
 async def close_items(

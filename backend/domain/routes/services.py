@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import NamedTuple
 
-from sqlalchemy import Integer, and_, bindparam, func, select, update
+from sqlalchemy import Date, Integer, and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.types import Uuid
 
 from backend.clock import region_today
-from backend.db.fastread import fetch_rows
+from backend.db.fastread import fetch_rows, insert_row
 from backend.db.ids import new_id
 from backend.db.models import (
     ITEM_OPEN,
@@ -43,7 +44,7 @@ from backend.domain.calendar.services import add_working_days, end_of_day
 from backend.domain.documents.services import StoredFile, next_registration_number
 from backend.domain.notifications.outbox import emit, emit_now
 from backend.domain.routes import schemas
-from backend.domain.routes.items import close_items, close_items_of, open_item
+from backend.domain.routes.items import close_items, close_items_of, open_item, open_item_now
 from backend.errors import Conflict, Forbidden, Invalid, NotFound
 
 EDITABLE_DOC_STATES = ("draft", "on_route")
@@ -253,34 +254,106 @@ async def start_route(
         details={"file_sha256": f.sha256, "version": f.version},
         at=now,
     )
-    await _advance(session, route, doc, -1, now, tz)
-    await session.flush()
+    await _advance(session, route.id, _facts(doc), -1, now, tz)
+    await session.refresh(route)  # moved on by _advance, which the ORM does not see
     return route
 
 
 # --- moving along ----------------------------------------------------------------------------
 
 
-async def _activate_stage(
-    session: AsyncSession, route: Route, doc: Document, stage: RouteStage, now: dt.datetime, tz: str
-) -> None:
-    today = region_today(tz, now)
-    deadline = await add_working_days(session, today, stage.deadline_days)
-    stage.state = "active"
-    stage.started_at = now
-    stage.deadline = deadline
-    stage.due_at = end_of_day(deadline, tz)
-    stage.finished_at = None
-    stage.reminded_at = None  # a restarted route reminds again before the new deadline
-    route.current_stage = stage.index
-    approvers = list(
-        await session.scalars(
-            select(RouteApprover.position_id).where(RouteApprover.stage_id == stage.id)
-        )
+class DocFacts(NamedTuple):
+    """What moving a route needs to know of its document."""
+
+    id: uuid.UUID
+    author_position_id: uuid.UUID
+    urgent: bool
+    deadline: dt.date | None
+
+
+def _facts(doc: Document) -> DocFacts:
+    return DocFacts(doc.id, doc.author_position_id, doc.urgent, doc.deadline)
+
+
+# Moving a route on (the next stage asked, or the signing) runs on prebuilt statements
+# through fastread, as the visa does: a third of all visas complete their stage. The ORM
+# never sees these writes, so a caller that holds the route's objects reloads them
+# (`populate_existing`) before it reads them again.
+_NEXT_STAGE = select(RouteStage.id, RouteStage.index, RouteStage.deadline_days).where(
+    RouteStage.route_id == bindparam("route_id", type_=Uuid()),
+    RouteStage.index == bindparam("index", type_=Integer()),
+)
+_ACTIVATE_STAGE = (
+    update(RouteStage)
+    .where(RouteStage.id == bindparam("stage_id", type_=Uuid()))
+    .values(
+        state="active",
+        started_at=bindparam("at", type_=UtcDateTime()),
+        deadline=bindparam("deadline", type_=Date()),
+        due_at=bindparam("due_at", type_=UtcDateTime()),
+        finished_at=None,
+        reminded_at=None,  # a restarted route reminds again before the new deadline
     )
+    .returning(RouteStage.id)
+    .execution_options(synchronize_session=False)
+)
+_MOVE_ROUTE = (
+    update(Route)
+    .where(Route.id == bindparam("route_id", type_=Uuid()))
+    .values(state=bindparam("state"), current_stage=bindparam("stage", type_=Integer()))
+    .returning(Route.id)
+    .execution_options(synchronize_session=False)
+)
+_APPROVERS = (
+    select(RouteApprover.position_id)
+    .where(RouteApprover.stage_id == bindparam("stage_id", type_=Uuid()))
+    .order_by(RouteApprover.position_id)
+)
+_FIRST_SIGNATORY = (
+    select(RouteSignatory.id, RouteSignatory.position_id)
+    .where(RouteSignatory.route_id == bindparam("route_id", type_=Uuid()))
+    .order_by(RouteSignatory.order)
+    .limit(1)
+)
+_AWAIT_SIGNATURE = (
+    update(RouteSignatory)
+    .where(RouteSignatory.id == bindparam("step_id", type_=Uuid()))
+    .values(state="waiting")
+    .returning(RouteSignatory.id)
+    .execution_options(synchronize_session=False)
+)
+_FINISH_STAGE = (
+    update(RouteStage)
+    .where(RouteStage.id == bindparam("stage_id", type_=Uuid()), RouteStage.state == "active")
+    .values(state="done", finished_at=bindparam("at", type_=UtcDateTime()))
+    .returning(RouteStage.index)
+    .execution_options(synchronize_session=False)
+)
+
+
+async def _activate_stage(
+    session: AsyncSession,
+    route_id: uuid.UUID,
+    doc: DocFacts,
+    stage_id: uuid.UUID,
+    stage_index: int,
+    deadline_days: int,
+    now: dt.datetime,
+    tz: str,
+) -> None:
+    deadline = await add_working_days(session, region_today(tz, now), deadline_days)
+    await fetch_rows(
+        session,
+        _ACTIVATE_STAGE,
+        {"stage_id": stage_id, "at": now, "deadline": deadline, "due_at": end_of_day(deadline, tz)},
+    )
+    await fetch_rows(
+        session, _MOVE_ROUTE, {"route_id": route_id, "state": "active", "stage": stage_index}
+    )
+    approvers = [pid for (pid,) in await fetch_rows(session, _APPROVERS, {"stage_id": stage_id})]
     for pid in approvers:
-        _ask(session, route, doc, stage, pid, now)
-    emit(
+        await _ask(session, route_id, doc, stage_id, deadline, pid, now)
+    await emit_now(
         session,
         "visa.requested",
         now,
@@ -291,137 +364,122 @@ async def _activate_stage(
     )
 
 
-def _ask(
+async def _ask(
     session: AsyncSession,
-    route: Route,
-    doc: Document,
-    stage: RouteStage,
+    route_id: uuid.UUID,
+    doc: DocFacts,
+    stage_id: uuid.UUID,
+    deadline: dt.date | None,
     position_id: uuid.UUID,
     now: dt.datetime,
-) -> Approval:
-    approval = Approval(
-        id=new_id(),
-        route_id=route.id,
-        stage_id=stage.id,
-        document_id=doc.id,
-        position_id=position_id,
-        asked_at=now,
-        stale=False,
-        auto=False,
+) -> None:
+    approval_id = new_id()
+    await insert_row(
+        session,
+        Approval,
+        {
+            "id": approval_id,
+            "route_id": route_id,
+            "stage_id": stage_id,
+            "document_id": doc.id,
+            "position_id": position_id,
+            "asked_at": now,
+            "stale": False,
+            "auto": False,
+        },
     )
-    session.add(approval)
-    open_item(
+    await open_item_now(
         session,
         position_id=position_id,
         folder="visa",
         document_id=doc.id,
-        ref_id=approval.id,
+        ref_id=approval_id,
         action="visa",
         at=now,
-        deadline=stage.deadline,
+        deadline=deadline,
         urgent=doc.urgent,
     )
-    return approval
 
 
 async def _advance(
     session: AsyncSession,
-    route: Route,
-    doc: Document,
+    route_id: uuid.UUID,
+    doc: DocFacts,
     done_index: int,
     now: dt.datetime,
     tz: str,
-) -> None:
-    """After stage `done_index` (-1: the start), activate the next stage or the signing."""
-    nxt = await session.scalar(
-        select(RouteStage).where(
-            RouteStage.route_id == route.id, RouteStage.index == done_index + 1
-        )
+) -> str:
+    """After stage `done_index` (-1: the start), activate the next stage or the signing.
+    Returns the route's new state."""
+    nxt = await fetch_rows(session, _NEXT_STAGE, {"route_id": route_id, "index": done_index + 1})
+    if nxt:
+        stage_id, stage_index, deadline_days = nxt[0]
+        await _activate_stage(session, route_id, doc, stage_id, stage_index, deadline_days, now, tz)
+        return "active"
+    await fetch_rows(
+        session, _MOVE_ROUTE, {"route_id": route_id, "state": "signing", "stage": None}
     )
-    if nxt is not None:
-        route.state = "active"
-        await _activate_stage(session, route, doc, nxt, now, tz)
-        return
-    route.state = "signing"
-    route.current_stage = None
-    first = await session.scalar(
-        select(RouteSignatory)
-        .where(RouteSignatory.route_id == route.id)
-        .order_by(RouteSignatory.order)
-        .limit(1)
-    )
-    assert first is not None  # set_route requires a signatory
-    await _ask_signature(session, doc, first, now)
+    first = await fetch_rows(session, _FIRST_SIGNATORY, {"route_id": route_id})
+    assert first, "set_route requires a signatory"
+    step_id, position_id = first[0]
+    await _ask_signature(session, doc, step_id, position_id, now)
+    return "signing"
 
 
 async def _ask_signature(
-    session: AsyncSession, doc: Document, step: RouteSignatory, now: dt.datetime
+    session: AsyncSession,
+    doc: DocFacts,
+    step_id: uuid.UUID,
+    position_id: uuid.UUID,
+    now: dt.datetime,
 ) -> None:
-    step.state = "waiting"
-    open_item(
+    await fetch_rows(session, _AWAIT_SIGNATURE, {"step_id": step_id})
+    await open_item_now(
         session,
-        position_id=step.position_id,
+        position_id=position_id,
         folder="sign",
         document_id=doc.id,
-        ref_id=step.id,
+        ref_id=step_id,
         action="sign",
         at=now,
         deadline=doc.deadline,
         urgent=doc.urgent,
     )
-    emit(
+    await emit_now(
         session,
         "sign.requested",
         now,
         document_id=doc.id,
-        positions=[step.position_id],
+        positions=[position_id],
         folder="sign",
     )
 
 
-async def _complete_stage_if_answered(
-    session: AsyncSession,
-    route: Route,
-    doc: Document,
-    stage_id: uuid.UUID,
-    now: dt.datetime,
-    tz: str,
-) -> bool:
-    if (await fetch_rows(session, _WAITING, {"stage_id": stage_id}))[0][0]:
-        return False
-    return await _complete_stage(session, route, doc, stage_id, now, tz)
-
-
 async def _complete_stage(
     session: AsyncSession,
-    route: Route,
-    doc: Document,
+    route_id: uuid.UUID,
+    doc: DocFacts,
     stage_id: uuid.UUID,
     now: dt.datetime,
     tz: str,
-) -> bool:
-    """Close the stage (once: the UPDATE's row count) and ask the next one or the signing."""
-    done = await session.execute(
-        update(RouteStage)
-        .where(RouteStage.id == stage_id, RouteStage.state == "active")
-        .values(state="done", finished_at=now)
-    )
-    if done.rowcount != 1:  # type: ignore[attr-defined]
-        return False
-    # Fresh from the row just updated (one SELECT, also when the stage is in the session).
-    stage = await session.get_one(RouteStage, stage_id, populate_existing=True)
-    record(
+) -> str | None:
+    """Close the stage (once: the UPDATE's row count) and ask the next one or the signing.
+    Returns the route's new state, or None if the stage was no longer active."""
+    done = await fetch_rows(session, _FINISH_STAGE, {"stage_id": stage_id, "at": now})
+    if not done:
+        return None
+    stage_index = done[0][0]
+    await record_now(
         session,
         action="route.stage_completed",
         user_id=None,
         document_id=doc.id,
         object_type="route_stage",
         object_id=stage_id,
-        details={"stage": stage.index},
+        details={"stage": stage_index},
         at=now,
     )
-    await _advance(session, route, doc, stage.index, now, tz)
-    return True
+    return await _advance(session, route_id, doc, stage_index, now, tz)
 
 
 async def _return_to_author(
@@ -499,11 +557,12 @@ _STAGE_AND_FILE = (
         RouteStage.index,
         DocumentFile.sha256,
         DocumentFile.version,
-        select(Document.author_position_id)
-        .where(Document.id == bindparam("document_id", type_=Uuid()))
-        .scalar_subquery(),
+        Document.author_position_id,
+        Document.urgent,
+        Document.deadline,
     )
     .select_from(RouteStage)
+    .join(Document, Document.id == bindparam("document_id", type_=Uuid()))
     .outerjoin(
         DocumentFile,
         and_(
@@ -582,7 +641,8 @@ async def decide_visa(
     )
     if not found_stage:
         raise Conflict("no visa is expected: the route has no current stage")
-    stage_id, stage_index, sha256, version, author_position_id = found_stage[0]
+    stage_id, stage_index, sha256, version, *facts = found_stage[0]
+    doc = DocFacts(document_id, *facts)
     if sha256 is None:
         raise Conflict("the draft has no main file")
     if data.file_sha256 != sha256:
@@ -642,7 +702,7 @@ async def decide_visa(
         "visa.decided",
         now,
         document_id=document_id,
-        positions=[author_position_id],
+        positions=[doc.author_position_id],
         decision=data.decision,
         by_position=data.position_id,
     )
@@ -651,15 +711,14 @@ async def decide_visa(
         data.decision != "rejected"
         and not (await fetch_rows(session, _WAITING, {"stage_id": stage_id}))[0][0]
     )
-    if data.decision == "rejected" or last:
-        # The route moves (the route lock makes `last` true for one visa only): now the
-        # ORM objects are worth loading.
+    if last:  # the route lock makes this true for one visa only
+        route_state = (
+            await _complete_stage(session, route_id, doc, stage_id, now, tz) or route_state
+        )
+    elif data.decision == "rejected":  # rare: on the ORM
         route = await session.get_one(Route, route_id, populate_existing=True)
-        doc = await session.get_one(Document, document_id)
-        if last:
-            await _complete_stage(session, route, doc, stage_id, now, tz)
-        else:
-            await _return_to_author(session, route, doc, stage_id, now, data.comment)
+        document = await session.get_one(Document, document_id)
+        await _return_to_author(session, route, document, stage_id, now, data.comment)
         route_state = route.state
     return schemas.VisaOut(
         id=approval_id,
@@ -740,7 +799,8 @@ async def auto_visa_stage(
             document_id=doc.id,
             positions=[doc.author_position_id, *[r[1] for r in rows]],
         )
-    await _complete_stage_if_answered(session, route, doc, stage.id, now, tz)
+    if not (await fetch_rows(session, _WAITING, {"stage_id": stage.id}))[0][0]:
+        await _complete_stage(session, route.id, _facts(doc), stage.id, now, tz)
     await session.flush()
     return len(rows)
 
@@ -810,7 +870,7 @@ async def add_version(
             stage = await _current_stage(session, route)
             for stage_id, pid in stale:
                 if stage_id == stage.id:
-                    _ask(session, route, doc, stage, pid, now)
+                    await _ask(session, route.id, _facts(doc), stage.id, stage.deadline, pid, now)
                     reasked.append(pid)
             if reasked:
                 emit(
@@ -927,7 +987,7 @@ async def complete_signatory_step(
         .limit(1)
     )
     if nxt is not None:
-        await _ask_signature(session, doc, nxt, now)
+        await _ask_signature(session, _facts(doc), nxt.id, nxt.position_id, now)
     else:
         await _register(session, route, doc, now, tz)
     await session.flush()
