@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from backend.db.fastread import READ_ONLY
 from backend.settings import Settings
 
 
@@ -61,5 +62,9 @@ def make_reader_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSes
     if engine.dialect.name == "sqlite":
         return make_sessionmaker(engine)
     return async_sessionmaker(
-        engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+        engine.execution_options(isolation_level="AUTOCOMMIT"),
+        expire_on_commit=False,
+        # fastread runs such a session's statements on a pool connection of their own
+        # until the ORM has taken one (see `fetch_rows`).
+        info={READ_ONLY: True},
     )

@@ -8,7 +8,7 @@ import datetime as dt
 import uuid
 
 import pytest
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, column, func, select, table, update
 from sqlalchemy.exc import IntegrityError
 
 from backend.db.fastread import fetch_rows, insert_row
@@ -29,6 +29,7 @@ _PROBE = (
     .returning(CabinetItem.id, CabinetItem.expected_action)
     .execution_options(synchronize_session=False)
 )
+pg_stat = table("pg_stat_activity", column("pid"), column("datname"))
 _EXPANDING = select(CabinetItem.id).where(CabinetItem.id.in_(bindparam("ids", expanding=True)))
 
 
@@ -101,6 +102,58 @@ async def test_a_lost_connection_is_not_handed_back_to_the_pool(env: Env) -> Non
     async with svc.readers() as session:
         [(fresh,)] = await fetch_rows(session, _BACKEND_PID, {})
         assert fresh != pid
+
+
+async def test_a_read_only_session_reads_on_a_pool_connection_until_the_orm_takes_one(
+    env: Env,
+) -> None:
+    if env.name != "pg":
+        pytest.skip("SQLite always goes through the session")
+    svc = env.app.state.services
+    pool = svc.engine.sync_engine.pool
+    idle = pool.checkedout()
+    async with svc.readers() as session:
+        [(pid,)] = await fetch_rows(session, _BACKEND_PID, {})
+        # The connection went back at once, and the session has none of its own.
+        assert pool.checkedout() == idle and not session.in_transaction()
+        # Once the ORM holds one, fastread runs on it: one connection per request.
+        orm_pid = (await session.execute(_BACKEND_PID)).scalar_one()
+        assert await fetch_rows(session, _BACKEND_PID, {}) == [(orm_pid,)]
+        assert pool.checkedout() == idle + 1
+    assert pool.checkedout() == idle
+    assert isinstance(pid, int)
+
+
+async def test_a_lost_pool_connection_is_dropped_not_reused(env: Env) -> None:
+    if env.name != "pg":
+        pytest.skip("PostgreSQL backends are terminated")
+    svc = env.app.state.services
+    # Fill the pool with idle connections, then end every backend of this database but
+    # the one doing it: each of them fails once when next used, and must not come back.
+    async with svc.readers() as first, svc.readers() as second, svc.readers() as third:
+        pids = {(await s.execute(_BACKEND_PID)).scalar_one() for s in (first, second, third)}
+    async with svc.engine.connect() as killer:
+        own = (await killer.execute(_BACKEND_PID)).scalar_one()
+        await killer.execute(
+            select(func.pg_terminate_backend(pg_stat.c.pid)).where(
+                pg_stat.c.datname == func.current_database(), pg_stat.c.pid != own
+            )
+        )
+    pids.discard(own)  # the killer's connection came from the same pool
+    # Every idle connection but the killer's is dead now: each may fail once, no more.
+    dead = svc.engine.sync_engine.pool.checkedin() - 1
+    outcomes: list[int | None] = []
+    for _ in range(dead + 5):
+        async with svc.readers() as session:
+            try:
+                [(pid,)] = await fetch_rows(session, _BACKEND_PID, {})
+            except Exception:
+                outcomes.append(None)
+                continue
+            outcomes.append(pid)
+    assert outcomes.count(None) <= dead
+    last = outcomes[-5:]
+    assert pids and None not in last and not set(last) & pids, outcomes
 
 
 async def test_a_write_runs_in_the_callers_transaction_and_rolls_back_with_it(env: Env) -> None:
