@@ -23,6 +23,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     Time,
@@ -304,6 +305,19 @@ class CabinetItem(Base):
             sqlite_where=text("state = 'open'"),
         ),
     )
+
+
+class CabinetMark(Base):
+    """A cabinet's change counter: every transaction that opens, closes or re-flags items
+    of a position adds one, before its commit, to one of the position's slots (chosen at
+    random, so that busy cabinets' decisions seldom wait on one row: see
+    backend/domain/cabinet/marks.py). The slots' sum only grows; folder counts are cached
+    per process against it, so a count is recomputed only after a change."""
+
+    __tablename__ = "cabinet_marks"
+    position_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("positions.id"), primary_key=True)
+    slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
 
 
 # --- audit -----------------------------------------------------------------------

@@ -17,6 +17,7 @@ from backend.db.models import User, utcnow
 from backend.domain.accounts.access import Principal, UserRef, load_cabinets
 from backend.domain.accounts.cache import PrincipalCache
 from backend.domain.accounts.tokens import TokenCodec
+from backend.domain.cabinet.services import FolderCache
 from backend.domain.documents.card_cache import CardKey
 from backend.domain.documents.page_grants import PageGrant, PageKey
 from backend.domain.documents.schemas import DocumentCardOut
@@ -52,6 +53,7 @@ class Services:
     principals: PrincipalCache
     page_grants: TtlCache[PageKey, PageGrant]
     cards: TtlCache[CardKey, DocumentCardOut]
+    folder_counts: FolderCache
     signing: SigningContext
 
 

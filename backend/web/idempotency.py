@@ -24,6 +24,7 @@ from backend.db.fastread import fetch_rows, insert_row
 from backend.db.ids import new_id
 from backend.db.models import IdempotencyRecord, utcnow
 from backend.domain.accounts.access import Principal
+from backend.domain.cabinet.marks import write_marks
 from backend.errors import Conflict, DomainError, Invalid
 
 HEADER = "idempotency-key"
@@ -99,6 +100,7 @@ async def run_decision(
                 "created_at": utcnow(),
             }
             await insert_row(db, IdempotencyRecord, row)
+        await write_marks(db)  # last: the mark rows are locked only for the commit
         await db.commit()
     except (DomainError, IntegrityError) as exc:
         await db.rollback()

@@ -26,7 +26,8 @@ class CabinetController(Controller):
     ) -> list[FolderCount]:
         """The seven folders of a cabinet with open, overdue and unread counts."""
         cabinet = principal.cabinet(position_id)
-        return await services.folder_counts(db, cabinet, region_today(svc.settings.timezone))
+        today = region_today(svc.settings.timezone)
+        return await services.cached_folder_counts(db, cabinet, today, svc.folder_counts)
 
     @get("/queue", operation_id="queue")
     async def queue(

@@ -30,6 +30,7 @@ from backend.db.models import (
 )
 from backend.domain.accounts.access import Principal
 from backend.domain.audit.services import record
+from backend.domain.cabinet.marks import touch
 from backend.domain.documents.visibility import visible_document
 from backend.domain.notifications.outbox import emit
 from backend.domain.resolutions import schemas
@@ -653,7 +654,7 @@ async def _move(session: AsyncSession, a: Assignment, where: list[Any], **values
 
 
 async def _set_control_action(session: AsyncSession, a: Assignment, action: str) -> None:
-    await session.execute(
+    flagged = await session.execute(
         update(CabinetItem)
         .where(
             CabinetItem.ref_id == a.id,
@@ -661,7 +662,9 @@ async def _set_control_action(session: AsyncSession, a: Assignment, action: str)
             CabinetItem.state == ITEM_OPEN,
         )
         .values(expected_action=action, unread=True)
+        .returning(CabinetItem.position_id)
     )
+    touch(session, (p for (p,) in flagged))
 
 
 async def report(

@@ -1,4 +1,5 @@
-"""Opening and closing cabinet items: the workflow's only way to fill and empty folders."""
+"""Opening and closing cabinet items: the workflow's only way to fill and empty folders.
+Each notes the cabinets it changed (cabinet/marks.py), so their cached counts go."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy.types import Uuid
 from backend.db.fastread import fetch_rows, insert_row
 from backend.db.ids import new_id
 from backend.db.models import ITEM_OPEN, CabinetItem, UtcDateTime
+from backend.domain.cabinet.marks import touch
 
 
 class ItemFields(TypedDict):
@@ -45,13 +47,14 @@ def _item_row(fields: ItemFields) -> dict[str, Any]:
 def open_item(session: AsyncSession, **fields: Unpack[ItemFields]) -> CabinetItem:
     """Add the item to the session: written with the session's next flush."""
     item = CabinetItem(**_item_row(fields))
-    session.add(item)
+    session.add(item)  # noted for its cabinet's mark when flushed (cabinet/marks.py)
     return item
 
 
 async def open_item_now(session: AsyncSession, **fields: Unpack[ItemFields]) -> None:
     """The same item, inserted at once without the ORM (a route moving on a visa)."""
     await insert_row(session, CabinetItem, _item_row(fields))
+    touch(session, (fields["position_id"],))
 
 
 async def close_items(
@@ -74,17 +77,23 @@ async def close_items(
         conditions.append(CabinetItem.position_id == position_id)
     if folder is not None:
         conditions.append(CabinetItem.folder == folder)
-    result = await session.execute(
-        update(CabinetItem).where(*conditions).values(state="done", done_at=at)
-    )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    closed = (
+        await session.execute(
+            update(CabinetItem)
+            .where(*conditions)
+            .values(state="done", done_at=at)
+            .returning(CabinetItem.position_id)
+        )
+    ).all()
+    touch(session, (p for (p,) in closed))
+    return len(closed)
 
 
 _CLOSE_OF = (
     update(CabinetItem)
     .where(CabinetItem.ref_id == bindparam("ref", type_=Uuid()), CabinetItem.state == ITEM_OPEN)
     .values(state="done", done_at=bindparam("done", type_=UtcDateTime()))
-    .returning(CabinetItem.id)
+    .returning(CabinetItem.position_id)
     .execution_options(synchronize_session=False)
 )
 
@@ -92,4 +101,6 @@ _CLOSE_OF = (
 async def close_items_of(session: AsyncSession, ref_id: uuid.UUID, at: dt.datetime) -> int:
     """Close the open items of one answered step (an approval, an assignment): what every
     decision does, in one prebuilt statement (see backend/db/fastread.py)."""
-    return len(await fetch_rows(session, _CLOSE_OF, {"ref": ref_id, "done": at}))
+    closed = await fetch_rows(session, _CLOSE_OF, {"ref": ref_id, "done": at})
+    touch(session, (p for (p,) in closed))
+    return len(closed)
