@@ -83,16 +83,22 @@ async def write_marks(session: AsyncSession) -> None:
     if session.new or session.dirty or session.deleted:
         await session.flush()  # pending items note their cabinets as they are written
     touched: set[uuid.UUID] | None = session.info.pop(_TOUCHED, None)
+    if not touched:
+        return
     stmt = _bump_statement(session.sync_session.get_bind().dialect.name)
-    for position_id in sorted(touched or ()):
+    for position_id in sorted(touched):
         await fetch_rows(session, stmt, {"position_id": position_id, "slot": _slot()})
 
 
 @event.listens_for(Session, "before_commit")
 def _bump(session: Session) -> None:
     """Every other commit (jobs, other controllers) bumps here, on the ORM."""
+    if session.in_nested_transaction():
+        return  # a savepoint: the outer commit bumps, or its rollback undoes the items too
     session.flush()  # pending items note their cabinets as they are written
     touched: set[uuid.UUID] | None = session.info.pop(_TOUCHED, None)
+    if not touched:
+        return
     stmt = _bump_statement(session.get_bind().dialect.name)
-    for position_id in sorted(touched or ()):
+    for position_id in sorted(touched):
         session.execute(stmt, {"position_id": position_id, "slot": _slot()})

@@ -12,6 +12,11 @@ Positions without a row count as version 0: untouched since their items were loa
 `kabinet demo` fills an empty database only, before any process could have cached a
 count, so it writes no marks.
 
+Deploying: stop every process running the code before this revision (web workers and
+job runners) before the new code serves; an old process changes items without bumping
+marks, and the new ones would serve its cabinets' counts stale for up to the cache's
+10 minutes. The same holds for item changes made by hand in SQL.
+
 Revision ID: 0008
 Revises: 0007
 Create Date: 2026-11-26 22:20:00
