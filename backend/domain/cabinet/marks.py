@@ -77,17 +77,23 @@ def _bump_statement(dialect: str) -> Insert:
     )
 
 
+def _bumps(session: Session) -> list[tuple[Insert, dict[str, Any]]]:
+    """The bumps for what the session touched, in key order, emptying the set (a second
+    call finds nothing). Flush first, so that pending items have noted their cabinets."""
+    touched: set[uuid.UUID] = session.info.pop(_TOUCHED, None) or set()
+    return [
+        (_bump_statement(session.get_bind().dialect.name), {"position_id": p, "slot": _slot()})
+        for p in sorted(touched)
+    ]
+
+
 async def write_marks(session: AsyncSession) -> None:
     """Bump the touched cabinets' marks now, through fastread: for a decision's request,
     just before its commit (web/idempotency.py); the commit hook then finds nothing."""
     if session.new or session.dirty or session.deleted:
-        await session.flush()  # pending items note their cabinets as they are written
-    touched: set[uuid.UUID] | None = session.info.pop(_TOUCHED, None)
-    if not touched:
-        return
-    stmt = _bump_statement(session.sync_session.get_bind().dialect.name)
-    for position_id in sorted(touched):
-        await fetch_rows(session, stmt, {"position_id": position_id, "slot": _slot()})
+        await session.flush()
+    for stmt, params in _bumps(session.sync_session):
+        await fetch_rows(session, stmt, params)
 
 
 @event.listens_for(Session, "before_commit")
@@ -95,10 +101,6 @@ def _bump(session: Session) -> None:
     """Every other commit (jobs, other controllers) bumps here, on the ORM."""
     if session.in_nested_transaction():
         return  # a savepoint: the outer commit bumps, or its rollback undoes the items too
-    session.flush()  # pending items note their cabinets as they are written
-    touched: set[uuid.UUID] | None = session.info.pop(_TOUCHED, None)
-    if not touched:
-        return
-    stmt = _bump_statement(session.get_bind().dialect.name)
-    for position_id in sorted(touched):
-        session.execute(stmt, {"position_id": position_id, "slot": _slot()})
+    session.flush()
+    for stmt, params in _bumps(session):
+        session.execute(stmt, params)

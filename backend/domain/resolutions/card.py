@@ -114,7 +114,6 @@ async def resolution_tree(
         out = assignment_out(a, {a.executor_position_id: row[-1]}, today)
         by_resolution.setdefault(a.resolution_id, []).append(out)
     nodes: dict[uuid.UUID, ResolutionOut] = {}
-    parents: list[tuple[uuid.UUID, uuid.UUID | None]] = []
     for (
         rid,
         doc_id,
@@ -155,13 +154,12 @@ async def resolution_tree(
             assignments=by_resolution.get(rid, []),
             children=[],
         )
-        parents.append((rid, parent_id))
     roots = []
-    for rid, parent_id in parents:
-        if parent_id is not None and parent_id in nodes:
-            nodes[parent_id].children.append(nodes[rid])
+    for node in nodes.values():  # in the statement's order
+        if node.parent_id is not None and node.parent_id in nodes:
+            nodes[node.parent_id].children.append(node)
         else:
-            roots.append(nodes[rid])
+            roots.append(node)
     if only is not None:
         return [nodes[only]] if only in nodes else []
     return roots

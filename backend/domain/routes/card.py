@@ -120,9 +120,13 @@ async def route_out(session: AsyncSession, route: Route) -> schemas.RouteOut:
     )
 
 
-_LATEST_ROUTE = (
+# A document's current route: its latest (a returned route is superseded by a new one).
+# The one place this rule is written; routes/services.py builds on it.
+CURRENT_ROUTE_ID = (
     select(Route.id)
-    .where(Route.document_id == bindparam("document_id", type_=Uuid()))
+    # Not "document_id": the lock in routes/services.py is an UPDATE of `routes`, where
+    # a column's name is reserved for its SET clause.
+    .where(Route.document_id == bindparam("of_document", type_=Uuid()))
     .order_by(Route.created_at.desc(), Route.id.desc())
     .limit(1)
 )
@@ -131,7 +135,7 @@ _LATEST_ROUTE = (
 async def document_route(session: AsyncSession, document_id: uuid.UUID) -> schemas.RouteOut | None:
     # Most cards (incoming letters) have no route: one cheap look-up through fastread,
     # and the ORM only for a document that has one.
-    found = await fetch_rows(session, _LATEST_ROUTE, {"document_id": document_id})
+    found = await fetch_rows(session, CURRENT_ROUTE_ID, {"of_document": document_id})
     if not found:
         return None
     route = await session.get_one(Route, found[0][0], populate_existing=True)

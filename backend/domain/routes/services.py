@@ -16,7 +16,6 @@ from typing import NamedTuple
 
 from sqlalchemy import Date, Integer, and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 from sqlalchemy.types import Uuid
 
 from backend.clock import region_today
@@ -44,6 +43,7 @@ from backend.domain.calendar.services import add_working_days, end_of_day
 from backend.domain.documents.services import StoredFile, next_registration_number
 from backend.domain.notifications.outbox import emit, emit_now
 from backend.domain.routes import schemas
+from backend.domain.routes.card import CURRENT_ROUTE_ID
 from backend.domain.routes.items import close_items, close_items_of, open_item, open_item_now
 from backend.errors import Conflict, Forbidden, Invalid, NotFound
 
@@ -52,10 +52,8 @@ EDITABLE_DOC_STATES = ("draft", "on_route")
 
 async def current_route(session: AsyncSession, document_id: uuid.UUID) -> Route | None:
     return await session.scalar(
-        select(Route)
-        .where(Route.document_id == document_id)
-        .order_by(Route.created_at.desc(), Route.id.desc())
-        .limit(1)
+        select(Route).where(Route.id == CURRENT_ROUTE_ID.scalar_subquery()),
+        {"of_document": document_id},
     )
 
 
@@ -535,16 +533,11 @@ async def _return_to_author(
 
 # The visa's own statements, built once and run through fastread: a visa is the most
 # frequent decision, and building and running these through the ORM was most of its cost.
-_Latest = aliased(Route)
 _LOCK_CURRENT_ROUTE = (
     update(Route)
     .where(
-        Route.id
-        == select(_Latest.id)
-        .where(_Latest.document_id == bindparam("doc", type_=Uuid()))
-        .order_by(_Latest.created_at.desc(), _Latest.id.desc())
-        .limit(1)
-        .scalar_subquery(),
+        # Not correlated: the subquery reads `routes` on its own, as in current_route.
+        Route.id == CURRENT_ROUTE_ID.correlate(None).scalar_subquery(),
         Route.state == bindparam("in_state"),
     )
     .values(version=Route.version + 1)
@@ -608,6 +601,11 @@ _WAITING = (
 )
 
 
+async def _all_answered(session: AsyncSession, stage_id: uuid.UUID) -> bool:
+    """No live approval of the stage waits (read under the route lock: true once)."""
+    return not (await fetch_rows(session, _WAITING, {"stage_id": stage_id}))[0][0]
+
+
 async def decide_visa(
     session: AsyncSession,
     principal: Principal,
@@ -624,7 +622,7 @@ async def decide_visa(
     # The route lock first (the current route found and bumped in one UPDATE); the stage
     # and the file are read after it, so a new version cannot slip in between.
     locked = await fetch_rows(
-        session, _LOCK_CURRENT_ROUTE, {"doc": document_id, "in_state": "active"}
+        session, _LOCK_CURRENT_ROUTE, {"of_document": document_id, "in_state": "active"}
     )
     if not locked:
         found = await current_route(session, document_id)
@@ -707,10 +705,7 @@ async def decide_visa(
         by_position=data.position_id,
     )
     route_state = "active"
-    last = (
-        data.decision != "rejected"
-        and not (await fetch_rows(session, _WAITING, {"stage_id": stage_id}))[0][0]
-    )
+    last = data.decision != "rejected" and await _all_answered(session, stage_id)
     if last:  # the route lock makes this true for one visa only
         route_state = (
             await _complete_stage(session, route_id, doc, stage_id, now, tz) or route_state
@@ -799,7 +794,7 @@ async def auto_visa_stage(
             document_id=doc.id,
             positions=[doc.author_position_id, *[r[1] for r in rows]],
         )
-    if not (await fetch_rows(session, _WAITING, {"stage_id": stage.id}))[0][0]:
+    if await _all_answered(session, stage.id):
         await _complete_stage(session, route.id, _facts(doc), stage.id, now, tz)
     await session.flush()
     return len(rows)
@@ -980,14 +975,17 @@ async def complete_signatory_step(
         details={"file_sha256": f.sha256, "version": f.version, "order": step.order},
         at=now,
     )
-    nxt = await session.scalar(
-        select(RouteSignatory)
-        .where(RouteSignatory.route_id == route.id, RouteSignatory.order > step.order)
-        .order_by(RouteSignatory.order)
-        .limit(1)
-    )
+    # Columns, not the ORM object: _ask_signature updates the row past the ORM.
+    nxt = (
+        await session.execute(
+            select(RouteSignatory.id, RouteSignatory.position_id)
+            .where(RouteSignatory.route_id == route.id, RouteSignatory.order > step.order)
+            .order_by(RouteSignatory.order)
+            .limit(1)
+        )
+    ).first()
     if nxt is not None:
-        await _ask_signature(session, _facts(doc), nxt.id, nxt.position_id, now)
+        await _ask_signature(session, _facts(doc), nxt[0], nxt[1], now)
     else:
         await _register(session, route, doc, now, tz)
     await session.flush()
