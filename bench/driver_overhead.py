@@ -5,8 +5,10 @@
 Needs a loaded bench database (`python -m bench.run --keep --db NAME`). Prints the CPU time
 (process time, so other tenants of the machine hardly matter) of one execution of the
 governor's `resolve` queue statement (21 rows) through: raw asyncpg, `fetch_rows` (the
-direct-driver path in backend/db/fastread.py), an `AsyncSession` in autocommit, and an
-`AsyncSession` with its transaction (BEGIN … ROLLBACK, as every request had before).
+direct-driver path in backend/db/fastread.py) in a read-only session (a pooled connection
+per statement, as GET requests do) and in an autocommit one, an `AsyncSession` in
+autocommit, and an `AsyncSession` with its transaction (BEGIN … ROLLBACK, as every
+request had before). Each path includes opening and closing its session.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-from backend.db.fastread import _compile, fetch_rows
+from backend.db.fastread import READ_ONLY, _compile, fetch_rows
 from backend.domain.cabinet.services import _queue_statement
 
 
@@ -37,6 +39,10 @@ async def _measure(name: str, call: Callable[[], Awaitable[Any]], rounds: int) -
 async def main(url: str, rounds: int) -> None:
     engine = create_async_engine(url, pool_size=2)
     autocommit = async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"))
+    # What a GET request gets (backend/db/engine.py): fastread on a pooled connection.
+    read_only = async_sessionmaker(
+        engine.execution_options(isolation_level="AUTOCOMMIT"), info={READ_ONLY: True}
+    )
     transactional = async_sessionmaker(engine)
     stmt = _queue_statement(False, False)
     async with engine.connect() as conn:
@@ -61,6 +67,10 @@ async def main(url: str, rounds: int) -> None:
         print("|---|---:|")
         await _measure("raw asyncpg `Connection.fetch`", raw, rounds)
 
+    async def pooled() -> Any:
+        async with read_only() as session:
+            return await fetch_rows(session, stmt, params)
+
     async def fast() -> Any:
         async with autocommit() as session:
             return await fetch_rows(session, stmt, params)
@@ -73,6 +83,7 @@ async def main(url: str, rounds: int) -> None:
         async with transactional() as session:
             return (await session.execute(stmt, params)).all()
 
+    await _measure("`fetch_rows` in a read-only session (a pooled connection)", pooled, rounds)
     await _measure("`fetch_rows` in an autocommit session", fast, rounds)
     await _measure("`AsyncSession.execute`, autocommit", session_autocommit, rounds)
     await _measure("`AsyncSession.execute`, BEGIN … ROLLBACK", session_transaction, rounds)

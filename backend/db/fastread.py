@@ -133,11 +133,11 @@ async def _on_pooled(
     engine: AsyncEngine, stmt: AnyStatement, params: Mapping[str, Any]
 ) -> Sequence[Sequence[Any]]:
     """A read-only request's statement on a connection of its own from the pool, handed
-    back at once: no session connection is set up (0.36 -> 0.26 ms of CPU per queue
-    statement with a new session, set-up included). In autocommit every statement takes
-    its own snapshot anyway, so nothing differs from running it on the session's
-    connection, and the request never holds two pool connections at once (a later ORM
-    query gets the session's own)."""
+    back at once: no session connection is set up (0.44 -> 0.34 ms of CPU per queue
+    statement, the session's set-up included: `python -m bench.driver_overhead`). In
+    autocommit every statement takes its own snapshot anyway, so nothing differs from
+    running it on the session's connection, and the request never holds two pool
+    connections at once (a later ORM query gets the session's own)."""
     pooled = await engine.raw_connection()
     try:
         return await _execute(
