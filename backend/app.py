@@ -15,6 +15,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.static_files import create_static_files_router
 
 from backend.db.engine import make_engine, make_reader_sessionmaker, make_sessionmaker
+from backend.db.fastread import close_lane
 from backend.domain.accounts.cache import PrincipalCache
 from backend.domain.accounts.controllers import AuthController, MeController
 from backend.domain.accounts.tokens import TokenCodec
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             if stop_worker is not None:
                 await stop_worker()
+            await close_lane(services.engine)
             await services.engine.dispose()
 
     prometheus = PrometheusConfig(app_name="kabinet", prefix="kabinet", group_path=True)

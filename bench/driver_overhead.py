@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-from backend.db.fastread import READ_ONLY, _compile, fetch_rows
+from backend.db.fastread import READ_ONLY, _compile, close_lane, fetch_rows
 from backend.domain.cabinet.services import _queue_statement
 
 
@@ -87,6 +87,7 @@ async def main(url: str, rounds: int) -> None:
     await _measure("`fetch_rows` in an autocommit session", fast, rounds)
     await _measure("`AsyncSession.execute`, autocommit", session_autocommit, rounds)
     await _measure("`AsyncSession.execute`, BEGIN … ROLLBACK", session_transaction, rounds)
+    await close_lane(engine)
     await engine.dispose()
 
 

@@ -36,6 +36,7 @@ from sqlalchemy import select
 
 from backend.app import create_app
 from backend.db.engine import make_sessionmaker
+from backend.db.fastread import close_lane
 from backend.db.ids import new_id
 from backend.db.migrate import upgrade
 from backend.db.models import (
@@ -236,6 +237,7 @@ async def run(db: str, pg: str, documents: int, rounds: int) -> None:
                 complete_cpu.append(time.process_time() - c0)
                 assert r.status_code == 200 and r.json()["signed"] == documents, r.text
     finally:
+        await close_lane(app.state.services.engine)
         await app.state.services.engine.dispose()
         if db == "pg":
             conn = await asyncpg.connect(f"{pg}/postgres")

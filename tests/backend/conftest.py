@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from backend.app import create_app
+from backend.db.fastread import close_lane
 from backend.db.migrate import upgrade
 from backend.demo.loader import load_demo
 from backend.domain.files.storage import BlobStore
@@ -146,6 +147,7 @@ async def env(
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield Env(name, app, client, settings, push_service)
+    await close_lane(app.state.services.engine)
     await app.state.services.engine.dispose()
     push_service.stop()
     if name == "pg":

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import bindparam, column, func, select, table, update
 from sqlalchemy.exc import IntegrityError
 
-from backend.db.fastread import fetch_rows, insert_row
+from backend.db.fastread import close_lane, fetch_rows, insert_row, parked
 from backend.db.ids import new_id
 from backend.db.models import CabinetItem, IdempotencyRecord, OutboxEvent
 from backend.domain.cabinet.services import _queue_statement
@@ -111,17 +111,49 @@ async def test_a_read_only_session_reads_on_a_pool_connection_until_the_orm_take
         pytest.skip("SQLite always goes through the session")
     svc = env.app.state.services
     pool = svc.engine.sync_engine.pool
-    idle = pool.checkedout()
+
+    def held() -> int:  # checked out of the pool, not parked in the read lane
+        return pool.checkedout() - parked(svc.engine)
+
+    idle = held()
     async with svc.readers() as session:
         [(pid,)] = await fetch_rows(session, _BACKEND_PID, {})
         # The connection went back at once, and the session has none of its own.
-        assert pool.checkedout() == idle and not session.in_transaction()
+        assert held() == idle and not session.in_transaction()
         # Once the ORM holds one, fastread runs on it: one connection per request.
         orm_pid = (await session.execute(_BACKEND_PID)).scalar_one()
         assert await fetch_rows(session, _BACKEND_PID, {}) == [(orm_pid,)]
-        assert pool.checkedout() == idle + 1
-    assert pool.checkedout() == idle
+        assert held() == idle + 1
+    assert held() == idle
     assert isinstance(pid, int)
+
+
+async def test_the_read_lane_reuses_its_connections_and_keeps_a_bounded_few(env: Env) -> None:
+    if env.name != "pg":
+        pytest.skip("SQLite always goes through the session")
+    svc = env.app.state.services
+    pool = svc.engine.sync_engine.pool
+    await close_lane(svc.engine)
+    assert parked(svc.engine) == 0
+    before = pool.checkedout()
+    # One statement at a time: the same parked connection every time.
+    pids = set()
+    for _ in range(5):
+        async with svc.readers() as session:
+            pids |= {row[0] for row in await fetch_rows(session, _BACKEND_PID, {})}
+    assert len(pids) == 1 and parked(svc.engine) == 1
+    # Many at once: each takes its own, and no more than a quarter of the pool stay parked.
+    sessions = [svc.readers() for _ in range(12)]
+    slow = select(func.pg_backend_pid(), func.pg_sleep(0.05))
+    rows = await asyncio.gather(*(fetch_rows(s, slow, {}) for s in sessions))
+    assert len({r[0][0] for r in rows}) == 12
+    assert parked(svc.engine) == pool.size() // 4
+    for s in sessions:
+        await s.close()
+    assert pool.checkedout() == before + pool.size() // 4
+    # Closing the lane hands them back (the app does this before disposing the engine).
+    await close_lane(svc.engine)
+    assert parked(svc.engine) == 0 and pool.checkedout() == before
 
 
 async def test_a_lost_pool_connection_is_dropped_not_reused(env: Env) -> None:
@@ -141,7 +173,7 @@ async def test_a_lost_pool_connection_is_dropped_not_reused(env: Env) -> None:
         )
     pids.discard(own)  # the killer's connection came from the same pool
     # Every idle connection but the killer's is dead now: each may fail once, no more.
-    dead = svc.engine.sync_engine.pool.checkedin() - 1
+    dead = svc.engine.sync_engine.pool.checkedin() - 1 + parked(svc.engine)
     outcomes: list[int | None] = []
     for _ in range(dead + 5):
         async with svc.readers() as session:
