@@ -8,13 +8,36 @@ import datetime as dt
 import uuid
 
 import pytest
-from sqlalchemy import bindparam, column, func, select, table, update
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    Integer,
+    String,
+    Uuid,
+    bindparam,
+    cast,
+    column,
+    func,
+    literal,
+    select,
+    table,
+    update,
+    values,
+)
 from sqlalchemy.exc import IntegrityError
 
-from backend.db.fastread import close_lane, fetch_rows, insert_row, parked
+from backend.db.fastread import close_lane, fetch_rows, fetch_together, insert_row, parked
 from backend.db.ids import new_id
-from backend.db.models import CabinetItem, IdempotencyRecord, OutboxEvent
+from backend.db.models import (
+    CabinetItem,
+    Document,
+    IdempotencyRecord,
+    OutboxEvent,
+    UtcDateTime,
+)
 from backend.domain.cabinet.services import _queue_statement
+from backend.domain.documents.services import _card_parts
 from tests.backend.conftest import Env
 
 _ITEM = select(CabinetItem.id, CabinetItem.received_at, CabinetItem.expected_action).where(
@@ -269,3 +292,64 @@ async def test_pending_orm_changes_are_flushed_first_as_session_execute_would(en
         [seen] = await fetch_rows(session, _ITEM, {"item_id": item.id})
         assert seen[2] == "pending"
         await session.rollback()
+
+
+async def test_fetch_together_returns_what_each_select_returns_alone(env: Env) -> None:
+    """Several selects read in one statement (PostgreSQL) return what each returns alone,
+    row for row and value for value: every column type the card uses, NULLs, their own
+    order and limit, and no rows at all."""
+    svc = env.app.state.services
+    if env.name == "pg":  # SQLite has no VALUES with column names; it runs them one by one
+        rows = [
+            (new_id(), dt.datetime(2026, 11, 26, 20, 15, 1, 123456, dt.UTC), dt.date(2026, 11, 27))
+            for _ in range(5)
+        ]
+        rows.append((new_id(), None, None))
+        data = values(
+            column("id", Uuid()),
+            column("at", UtcDateTime()),
+            column("day", Date()),
+            name="v",
+        ).data(rows)
+        typed = select(
+            data.c.id,
+            data.c.at,
+            data.c.day,
+            literal('ДСП «Совершенно» \\ "x"', String()),
+            literal(7, Integer()),
+            literal(True, Boolean()),
+            cast(literal('{"k": [1, "два"]}'), JSON()),
+        )
+        parts = (
+            typed.order_by(data.c.id.desc()),
+            typed.order_by(data.c.id).limit(2),
+            typed.where(data.c.id == bindparam("none", type_=Uuid())),
+            _queue_statement(False, False),
+        )
+        position = uuid.UUID(await env.own_position("governor"))
+        params = {"none": new_id(), "position_id": position, "folder": "resolve", "limit": 21}
+        async with svc.readers() as session:
+            together = await fetch_together(session, parts, params)
+            alone = [await fetch_rows(session, stmt, params) for stmt in parts]
+        assert [len(r) for r in alone][:3] == [6, 2, 0] and len(alone[3]) > 1
+        assert [list(map(tuple, r)) for r in together] == [list(map(tuple, r)) for r in alone]
+    # The card's own parts, on every demo document.
+    card_parts = _card_parts()
+    async with svc.readers() as session:
+        for (document_id,) in await fetch_rows(session, select(Document.id), {}):
+            params = {"document_id": document_id, "of_document": document_id}
+            together = await fetch_together(session, card_parts, params)
+            alone = [await fetch_rows(session, stmt, params) for stmt in card_parts]
+            assert [list(map(tuple, r)) for r in together] == [
+                list(map(tuple, r)) for r in alone
+            ], document_id
+
+
+async def test_fetch_together_refuses_a_column_it_cannot_decode(env: Env) -> None:
+    if env.name != "pg":
+        pytest.skip("SQLite runs the selects one by one")
+    svc = env.app.state.services
+    interval = (select(func.make_interval(0, 0, 0, 1)),)
+    async with svc.readers() as session:
+        with pytest.raises(ValueError, match="no JSON decoding"):
+            await fetch_together(session, interval, {})

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Uuid
 
 from backend.clock import region_today
-from backend.db.fastread import AnySelect, fetch_rows
+from backend.db.fastread import AnySelect, fetch_together
 from backend.db.ids import new_id
 from backend.db.models import (
     AuditEvent,
@@ -295,13 +295,50 @@ def _history_statement() -> Select[Any]:
     )
 
 
+@lru_cache(maxsize=1)
+def _card_parts() -> tuple[AnySelect, ...]:
+    """What a card shows, each part a select of the module it belongs to, read together
+    (one constant tuple, so the combined statement is built once)."""
+    # Workflow parts of the card (imported here: those packages import this module).
+    from backend.domain.resolutions.card import ASSIGNMENTS, RESOLUTIONS
+    from backend.domain.routes.card import CURRENT_ROUTE_ID
+    from backend.domain.signing.services import CARD_SIGNATURES
+
+    return (
+        _header_statement(),
+        _addressees_statement(),
+        _files_statement(),
+        CURRENT_ROUTE_ID,
+        CARD_SIGNATURES,
+        RESOLUTIONS,
+        ASSIGNMENTS,
+        _history_statement(),
+    )
+
+
 async def document_card(session: AsyncSession, document_id: uuid.UUID) -> schemas.DocumentCardOut:
     """The card, read with few prebuilt statements through fastread.
 
     Built once per (document, revision) and then served from the card cache; a cold card
-    is still a common request (the first look at every new letter)."""
-    found = await fetch_rows(session, _header_statement(), {"document_id": document_id})
-    if not found:
+    is still a common request (the first look at every new letter). Its parts are read
+    in one round trip (fetch_together: on PostgreSQL one statement); only a route, which
+    most cards (incoming letters) do not have, is loaded after them."""
+    from backend.domain.resolutions.card import tree_from_rows
+    from backend.domain.routes.card import route_from_rows
+    from backend.domain.signing.services import signatures_from_rows
+
+    params = {"document_id": document_id, "of_document": document_id}
+    (
+        header,
+        addressees,
+        files,
+        route_id,
+        signatures,
+        resolutions,
+        assignments,
+        events,
+    ) = await fetch_together(session, _card_parts(), params)
+    if not header:
         raise NotFound("document not found")
     (
         kind,
@@ -318,19 +355,13 @@ async def document_card(session: AsyncSession, document_id: uuid.UUID) -> schema
         author_org,
         correspondent,
         created_at,
-    ) = found[0]
-    params = {"document_id": document_id}
-    addressees = await fetch_rows(session, _addressees_statement(), params)
-    files = await fetch_rows(session, _files_statement(), params)
-    # Workflow parts of the card (imported here: those packages import this module).
-    from backend.domain.resolutions.card import resolution_tree
-    from backend.domain.routes.card import document_route
-    from backend.domain.signing.services import card_signatures
-
-    route = await document_route(session, document_id)
-    signatures = await card_signatures(session, document_id)
-    resolutions = await resolution_tree(session, document_id, region_today(get_settings().timezone))
-    events = await fetch_rows(session, _history_statement(), params)
+    ) = header[0]
+    route = await route_from_rows(session, route_id)
+    tree = (
+        tree_from_rows(resolutions, assignments, region_today(get_settings().timezone))
+        if resolutions
+        else []
+    )
     return schemas.DocumentCardOut(
         id=document_id,
         kind=kind,
@@ -347,8 +378,8 @@ async def document_card(session: AsyncSession, document_id: uuid.UUID) -> schema
         addressees=[schemas.AddresseeOut(pid, t, mode) for pid, t, mode in addressees],
         files=[schemas.FileOut(*f) for f in files],
         route=msgspec.to_builtins(route) if route is not None else None,
-        signatures=msgspec.to_builtins(signatures),
-        resolutions=msgspec.to_builtins(resolutions),
+        signatures=msgspec.to_builtins(signatures_from_rows(signatures)),
+        resolutions=msgspec.to_builtins(tree),
         history=[schemas.HistoryOut(*e) for e in events],
         created_at=created_at,
     )

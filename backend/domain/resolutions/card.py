@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,7 +64,7 @@ def assignment_out(
 _DOCUMENT = bindparam("document_id", type_=Uuid())
 _Prepared = aliased(User)
 _Decided = aliased(User)
-_RESOLUTIONS = (
+RESOLUTIONS = (
     select(
         Resolution.id,
         Resolution.document_id,
@@ -89,7 +90,7 @@ _RESOLUTIONS = (
     .where(Resolution.document_id == _DOCUMENT)
     .order_by(Resolution.created_at, Resolution.id)
 )
-_ASSIGNMENTS = (
+ASSIGNMENTS = (
     select(
         *(getattr(Assignment, name) for name in _AssignmentRow._fields),
         Position.title,
@@ -105,11 +106,22 @@ async def resolution_tree(
 ) -> list[ResolutionOut]:
     """All resolutions of the document as a forest (or the subtree of `only`)."""
     params = {"document_id": document_id}
-    resolutions = await fetch_rows(session, _RESOLUTIONS, params)
+    resolutions = await fetch_rows(session, RESOLUTIONS, params)
     if not resolutions:
         return []
+    return tree_from_rows(resolutions, await fetch_rows(session, ASSIGNMENTS, params), today, only)
+
+
+def tree_from_rows(
+    resolutions: Sequence[Sequence[Any]],
+    assignments: Sequence[Sequence[Any]],
+    today: dt.date,
+    only: uuid.UUID | None = None,
+) -> list[ResolutionOut]:
+    """The forest from the rows of RESOLUTIONS and ASSIGNMENTS (the card reads both with
+    its other parts in one round trip)."""
     by_resolution: dict[uuid.UUID, list[AssignmentOut]] = {}
-    for row in await fetch_rows(session, _ASSIGNMENTS, params):
+    for row in assignments:
         a = _AssignmentRow(*row[:-1])
         out = assignment_out(a, {a.executor_position_id: row[-1]}, today)
         by_resolution.setdefault(a.resolution_id, []).append(out)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -133,10 +135,17 @@ CURRENT_ROUTE_ID = (
 
 
 async def document_route(session: AsyncSession, document_id: uuid.UUID) -> schemas.RouteOut | None:
-    # Most cards (incoming letters) have no route: one cheap look-up through fastread,
-    # and the ORM only for a document that has one.
     found = await fetch_rows(session, CURRENT_ROUTE_ID, {"of_document": document_id})
-    if not found:
+    return await route_from_rows(session, found)
+
+
+async def route_from_rows(
+    session: AsyncSession, current: Sequence[Sequence[Any]]
+) -> schemas.RouteOut | None:
+    """The route whose id CURRENT_ROUTE_ID found, if any. Most cards (incoming letters)
+    have none and cost nothing more; the ORM loads the route only for a document that
+    has one."""
+    if not current:
         return None
-    route = await session.get_one(Route, found[0][0], populate_existing=True)
+    route = await session.get_one(Route, current[0][0], populate_existing=True)
     return await route_out(session, route)

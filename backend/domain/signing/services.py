@@ -20,6 +20,7 @@ import hashlib
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import anyio
 from cryptography import x509
@@ -873,7 +874,7 @@ def verification_out(
     )
 
 
-_CARD_SIGNATURES = (
+CARD_SIGNATURES = (
     select(
         Signature.id,
         Signature.file_id,
@@ -895,7 +896,11 @@ _CARD_SIGNATURES = (
 async def card_signatures(
     session: AsyncSession, document_id: uuid.UUID
 ) -> list[schemas.CardSignatureOut]:
-    rows = await fetch_rows(session, _CARD_SIGNATURES, {"document_id": document_id})
+    rows = await fetch_rows(session, CARD_SIGNATURES, {"document_id": document_id})
+    return signatures_from_rows(rows)
+
+
+def signatures_from_rows(rows: Sequence[Sequence[Any]]) -> list[schemas.CardSignatureOut]:
     return [schemas.CardSignatureOut(*row) for row in rows]
 
 
