@@ -301,14 +301,14 @@ def _card_parts() -> tuple[AnySelect, ...]:
     (one constant tuple, so the combined statement is built once)."""
     # Workflow parts of the card (imported here: those packages import this module).
     from backend.domain.resolutions.card import ASSIGNMENTS, RESOLUTIONS
-    from backend.domain.routes.card import CURRENT_ROUTE_ID
+    from backend.domain.routes.card import CURRENT_ROUTE
     from backend.domain.signing.services import CARD_SIGNATURES
 
     return (
         _header_statement(),
         _addressees_statement(),
         _files_statement(),
-        CURRENT_ROUTE_ID,
+        *CURRENT_ROUTE,
         CARD_SIGNATURES,
         RESOLUTIONS,
         ASSIGNMENTS,
@@ -321,23 +321,18 @@ async def document_card(session: AsyncSession, document_id: uuid.UUID) -> schema
 
     Built once per (document, revision) and then served from the card cache; a cold card
     is still a common request (the first look at every new letter). Its parts are read
-    in one round trip (fetch_together: on PostgreSQL one statement); only a route, which
-    most cards (incoming letters) do not have, is loaded after them."""
+    in one round trip (fetch_together: on PostgreSQL one statement), its route included."""
     from backend.domain.resolutions.card import tree_from_rows
-    from backend.domain.routes.card import route_from_rows
+    from backend.domain.routes.card import CURRENT_ROUTE, route_from_rows
     from backend.domain.signing.services import signatures_from_rows
 
     params = {"document_id": document_id, "of_document": document_id}
-    (
-        header,
-        addressees,
-        files,
-        route_id,
-        signatures,
-        resolutions,
-        assignments,
-        events,
-    ) = await fetch_together(session, _card_parts(), params)
+    parts = await fetch_together(session, _card_parts(), params)
+    # In _card_parts' order: three parts, the route's, four more.
+    route_end = 3 + len(CURRENT_ROUTE)
+    header, addressees, files = parts[:3]
+    route = route_from_rows(*parts[3:route_end])
+    signatures, resolutions, assignments, events = parts[route_end:]
     if not header:
         raise NotFound("document not found")
     (
@@ -356,7 +351,6 @@ async def document_card(session: AsyncSession, document_id: uuid.UUID) -> schema
         correspondent,
         created_at,
     ) = header[0]
-    route = await route_from_rows(session, route_id)
     tree = (
         tree_from_rows(resolutions, assignments, region_today(get_settings().timezone))
         if resolutions

@@ -6,121 +6,23 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import ColumnElement, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Uuid
 
-from backend.db.fastread import fetch_rows
-from backend.db.lookups import position_titles, user_names
+from backend.db.fastread import AnySelect, fetch_together
 from backend.db.models import (
     Approval,
+    Position,
     Route,
     RouteApprover,
     RouteSignatory,
     RouteStage,
+    User,
 )
 from backend.domain.routes import schemas
 
-
-async def route_out(session: AsyncSession, route: Route) -> schemas.RouteOut:
-    # Route moves are written past the ORM (routes/services.py), so what the session may
-    # hold of this route is reloaded, never trusted.
-    fresh = {"populate_existing": True}
-    stages = list(
-        await session.scalars(
-            select(RouteStage).where(RouteStage.route_id == route.id).order_by(RouteStage.index),
-            execution_options=fresh,
-        )
-    )
-    stage_ids = [s.id for s in stages]
-    approvals = (
-        list(
-            await session.scalars(
-                select(Approval)
-                .where(Approval.route_id == route.id)
-                .order_by(Approval.asked_at, Approval.id),
-                execution_options=fresh,
-            )
-        )
-        if stage_ids
-        else []
-    )
-    planned = (
-        (
-            await session.execute(
-                select(RouteApprover.stage_id, RouteApprover.position_id).where(
-                    RouteApprover.stage_id.in_(stage_ids)
-                )
-            )
-        ).all()
-        if stage_ids
-        else []
-    )
-    signatories = list(
-        await session.scalars(
-            select(RouteSignatory)
-            .where(RouteSignatory.route_id == route.id)
-            .order_by(RouteSignatory.order),
-            execution_options=fresh,
-        )
-    )
-    pids = {a.position_id for a in approvals} | {p for _, p in planned}
-    pids |= {s.position_id for s in signatories}
-    titles = await position_titles(session, pids)
-    uids = {a.decided_by_id for a in approvals if a.decided_by_id}
-    names = await user_names(session, uids)
-    out_stages = []
-    for st in stages:
-        rows = [a for a in approvals if a.stage_id == st.id]
-        asked = {a.position_id for a in rows}
-        approvers = [
-            schemas.ApproverOut(
-                position_id=a.position_id,
-                title=titles.get(a.position_id, ""),
-                decision=a.decision,
-                comment=a.comment,
-                decided_at=a.decided_at,
-                decided_by=names.get(a.decided_by_id) if a.decided_by_id else None,
-                actor_role=a.actor_role,
-                auto=a.auto,
-                file_sha256=a.file_sha256,
-                file_version=a.file_version,
-                stale=a.stale,
-            )
-            for a in rows
-        ]
-        # Approvers of stages not reached yet: planned, not asked.
-        approvers += [
-            schemas.ApproverOut(
-                pid, titles.get(pid, ""), None, None, None, None, None, False, None, None, False
-            )
-            for sid, pid in planned
-            if sid == st.id and pid not in asked
-        ]
-        out_stages.append(
-            schemas.StageOut(st.index, st.state, st.deadline_days, st.deadline, approvers)
-        )
-    return schemas.RouteOut(
-        id=route.id,
-        document_id=route.document_id,
-        state=route.state,
-        current_stage=route.current_stage,
-        journal_id=route.journal_id,
-        stages=out_stages,
-        signatories=[
-            schemas.SignatoryOut(
-                s.position_id,
-                titles.get(s.position_id, ""),
-                s.order,
-                s.state,
-                s.signed_at,
-                s.file_sha256,
-                s.actor_role,
-            )
-            for s in signatories
-        ],
-    )
-
+Rows = Sequence[Sequence[Any]]
 
 # A document's current route: its latest (a returned route is superseded by a new one).
 # The one place this rule is written; routes/services.py builds on it.
@@ -134,18 +36,112 @@ CURRENT_ROUTE_ID = (
 )
 
 
-async def document_route(session: AsyncSession, document_id: uuid.UUID) -> schemas.RouteOut | None:
-    found = await fetch_rows(session, CURRENT_ROUTE_ID, {"of_document": document_id})
-    return await route_from_rows(session, found)
+def _route_parts(route_id: ColumnElement[uuid.UUID]) -> tuple[AnySelect, ...]:
+    """The route `route_id` names, as five selects read together (fetch_together): the
+    route, its stages, its approvals, the approvers planned for each stage, and its
+    signatories, titles and names joined in. Written once, for a route by its id and
+    for a document's current route."""
+    route = select(
+        Route.id, Route.document_id, Route.state, Route.current_stage, Route.journal_id
+    ).where(Route.id == route_id)
+    stages = (
+        select(
+            RouteStage.id,
+            RouteStage.index,
+            RouteStage.state,
+            RouteStage.deadline_days,
+            RouteStage.deadline,
+        )
+        .where(RouteStage.route_id == route_id)
+        .order_by(RouteStage.index)
+    )
+    approvals = (
+        select(
+            Approval.stage_id,
+            Approval.position_id,
+            Position.title,
+            Approval.decision,
+            Approval.comment,
+            Approval.decided_at,
+            User.full_name,
+            Approval.actor_role,
+            Approval.auto,
+            Approval.file_sha256,
+            Approval.file_version,
+            Approval.stale,
+        )
+        .join(Position, Position.id == Approval.position_id)
+        .outerjoin(User, User.id == Approval.decided_by_id)
+        .where(Approval.route_id == route_id)
+        .order_by(Approval.asked_at, Approval.id)
+    )
+    # In the order the route's author listed them (as stored: RouteApprover has no
+    # order column of its own).
+    planned = (
+        select(RouteApprover.stage_id, RouteApprover.position_id, Position.title)
+        .join(RouteStage, RouteStage.id == RouteApprover.stage_id)
+        .join(Position, Position.id == RouteApprover.position_id)
+        .where(RouteStage.route_id == route_id)
+    )
+    signatories = (
+        select(
+            RouteSignatory.position_id,
+            Position.title,
+            RouteSignatory.order,
+            RouteSignatory.state,
+            RouteSignatory.signed_at,
+            RouteSignatory.file_sha256,
+            RouteSignatory.actor_role,
+        )
+        .join(Position, Position.id == RouteSignatory.position_id)
+        .where(RouteSignatory.route_id == route_id)
+        .order_by(RouteSignatory.order)
+    )
+    return (route, stages, approvals, planned, signatories)
 
 
-async def route_from_rows(
-    session: AsyncSession, current: Sequence[Sequence[Any]]
+ROUTE_BY_ID = _route_parts(bindparam("route_id", type_=Uuid()))
+# The card's: the current route of `of_document`, if it has one (most do not).
+CURRENT_ROUTE = _route_parts(CURRENT_ROUTE_ID.scalar_subquery())
+
+
+async def route_out(session: AsyncSession, route_id: uuid.UUID) -> schemas.RouteOut:
+    """The route as it stands in the session's transaction (route moves are written past
+    the ORM, in routes/services.py: this reads the database, never ORM objects)."""
+    out = route_from_rows(*await fetch_together(session, ROUTE_BY_ID, {"route_id": route_id}))
+    if out is None:
+        raise LookupError(f"route {route_id} not found")
+    return out
+
+
+def route_from_rows(
+    route: Rows, stages: Rows, approvals: Rows, planned: Rows, signatories: Rows
 ) -> schemas.RouteOut | None:
-    """The route whose id CURRENT_ROUTE_ID found, if any. Most cards (incoming letters)
-    have none and cost nothing more; the ORM loads the route only for a document that
-    has one."""
-    if not current:
+    """The route from the rows of its five parts; None when there is no route."""
+    if not route:
         return None
-    route = await session.get_one(Route, current[0][0], populate_existing=True)
-    return await route_out(session, route)
+    route_id, document_id, state, current_stage, journal_id = route[0]
+    out_stages = []
+    for stage_id, index, stage_state, deadline_days, deadline in stages:
+        approvers = [
+            schemas.ApproverOut(position_id, *rest)
+            for sid, position_id, *rest in approvals
+            if sid == stage_id
+        ]
+        asked = {a.position_id for a in approvers}
+        # Approvers of stages not reached yet: planned, not asked.
+        approvers += [
+            schemas.ApproverOut(pid, title, None, None, None, None, None, False, None, None, False)
+            for sid, pid, title in planned
+            if sid == stage_id and pid not in asked
+        ]
+        out_stages.append(schemas.StageOut(index, stage_state, deadline_days, deadline, approvers))
+    return schemas.RouteOut(
+        id=route_id,
+        document_id=document_id,
+        state=state,
+        current_stage=current_stage,
+        journal_id=journal_id,
+        stages=out_stages,
+        signatories=[schemas.SignatoryOut(*row) for row in signatories],
+    )

@@ -39,7 +39,7 @@ class RouteController(Controller):
 
         async def decide() -> schemas.RouteOut:
             route = await services.set_route(db, principal, doc, data, utcnow())
-            return await route_out(db, route)
+            return await route_out(db, route.id)
 
         return await run_decision(request, db, principal, data, decide)
 
@@ -57,7 +57,7 @@ class RouteController(Controller):
 
         async def decide() -> schemas.RouteOut:
             route = await services.start_route(db, principal, doc, utcnow(), svc.settings.timezone)
-            return await route_out(db, route)
+            return await route_out(db, route.id)
 
         return await run_decision(request, db, principal, {"start": str(document_id)}, decide)
 
