@@ -8,13 +8,10 @@ from typing import Any
 
 from litestar import Request
 from litestar.datastructures import State
-from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.types import Uuid
 
-from backend.db.fastread import fetch_rows
-from backend.db.models import User, utcnow
-from backend.domain.accounts.access import Principal, UserRef, load_cabinets
+from backend.db.models import utcnow
+from backend.domain.accounts.access import Principal, load_principal
 from backend.domain.accounts.cache import PrincipalCache
 from backend.domain.accounts.tokens import TokenCodec
 from backend.domain.cabinet.services import FolderCache
@@ -63,9 +60,6 @@ def services_from(state: State) -> Services:
 
 
 _READ_METHODS = frozenset({"GET", "HEAD"})
-_ACTIVE_USER = select(User.id, User.login, User.full_name).where(
-    User.id == bindparam("user_id", type_=Uuid()), User.is_active.is_(True)
-)
 
 
 async def provide_session(
@@ -99,11 +93,10 @@ async def provide_principal(
     if cached is not None:
         user, cabinets = cached.user, cached.cabinets
     else:
-        found = await fetch_rows(db, _ACTIVE_USER, {"user_id": claims.user_id})
-        if not found:
+        found = await load_principal(db, claims.user_id, utcnow())
+        if found is None:
             raise Unauthorized("user is not active")
-        user = UserRef(*found[0])
-        cabinets = await load_cabinets(db, user.id, utcnow())
+        user, cabinets = found
         svc.principals.put(user, cabinets)
     request.scope.setdefault("state", {})["user_id"] = str(user.id)
     return Principal(user=user, session_id=claims.session_id, cabinets=cabinets)

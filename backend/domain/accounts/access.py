@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Uuid
 
-from backend.db.fastread import fetch_rows
+from backend.db.fastread import fetch_rows, fetch_together
 from backend.db.models import (
     CabinetAccess,
     Organization,
@@ -105,15 +107,38 @@ _GRANTED = (
 )
 
 
+_ACTIVE_USER = select(User.id, User.login, User.full_name).where(
+    User.id == _USER, User.is_active.is_(True)
+)
+_PRINCIPAL = (_ACTIVE_USER, _OWN, _GRANTED)
+
+
+async def load_principal(
+    session: AsyncSession, user_id: uuid.UUID, now: dt.datetime
+) -> tuple[UserRef, tuple[Cabinet, ...]] | None:
+    """The active user and their cabinets, in one round trip (fetch_together); None when
+    the user does not exist or is deactivated."""
+    user, own, granted = await fetch_together(session, _PRINCIPAL, {"user_id": user_id, "now": now})
+    if not user:
+        return None
+    return UserRef(*user[0]), _cabinets(own, granted)
+
+
 async def load_cabinets(
     session: AsyncSession, user_id: uuid.UUID, now: dt.datetime
 ) -> tuple[Cabinet, ...]:
     own = await fetch_rows(session, _OWN, {"user_id": user_id})
+    granted = await fetch_rows(session, _GRANTED, {"user_id": user_id, "now": now})
+    return _cabinets(own, granted)
+
+
+def _cabinets(
+    own: Sequence[Sequence[Any]], granted: Sequence[Sequence[Any]]
+) -> tuple[Cabinet, ...]:
     own_cleared = any(cleared for *_, cleared in own)
     cabinets = [
         Cabinet(pid, title, org, "own", OWN_RIGHTS, cleared) for pid, title, org, cleared in own
     ]
-    granted = await fetch_rows(session, _GRANTED, {"user_id": user_id, "now": now})
     for role, granted_rights, pid, title, org, cleared in granted:
         if role == "acting":
             cabinets.append(Cabinet(pid, title, org, "acting", ACTING_RIGHTS, cleared))
