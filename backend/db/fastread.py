@@ -4,9 +4,10 @@ SQLAlchemy still builds and compiles the statement (once) and supplies its own b
 result processors, so values come back exactly as `session.execute` would return them.
 What is skipped is the per-call work around the driver: the greenlet hop, the cursor
 adapter, the result metadata and Row objects. On the queue statement (21 rows, 17
-columns), CPU per execution: raw asyncpg 0.13 ms, this path 0.39 ms (session and
-connection checkout included), `AsyncSession.execute` 0.57 ms, and 0.77 ms with the
-BEGIN … ROLLBACK every request used to pay (`python -m bench.driver_overhead`).
+columns), CPU per execution on the fifth session's machine (`python -m
+bench.driver_overhead --db kb1m`, two runs): raw asyncpg 0.32 / 0.35 ms, this path as a GET
+runs it 0.45 / 0.40 ms (session and read lane included), `AsyncSession.execute` 1.11 /
+1.07 ms, and 1.52 / 1.44 ms with the BEGIN … ROLLBACK every request used to pay.
 
 Rules for callers:
 - pass statements that live for the whole process (module constants or `lru_cache`d
@@ -18,6 +19,9 @@ Rules for callers:
 - an INSERT, UPDATE or DELETE must have RETURNING (its rows are how the caller learns
   what it changed); the ORM does not see such a change, so it is for rows the session
   has not loaded, or that the caller loads afterwards with `populate_existing`.
+
+`fetch_together` reads several selects in one round trip (one statement on PostgreSQL);
+their columns must be of a type it can decode from JSON (it refuses any other).
 
 On any other database (SQLite in development and tests) it is `session.execute`.
 """
