@@ -18,6 +18,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -419,6 +420,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="wrk threads (it shares the CPUs)")
     p.add_argument("--workers", default="1,2", help="server worker counts to run, e.g. 1,2")
     p.add_argument("--pool-size", type=int, default=20, help="KABINET_DB_POOL_SIZE per worker")
+    p.add_argument(
+        "--ratio-rounds",
+        type=int,
+        default=5,
+        help="rounds of /health then queue, back to back, for the interleaved ratio (0: off)",
+    )
+    p.add_argument("--ratio-seconds", type=int, default=3, help="seconds of each in a round")
     p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432", help="server URL")
     p.add_argument("--db", default="kabinet_bench", help="database to (re)create")
     p.add_argument("--keep", action="store_true", help="keep the database and data dir")
@@ -501,6 +509,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"VACUUM ANALYZE: {time.perf_counter() - started:.1f} s")
 
     results: list[WrkResult] = []
+    interleaved: dict[int, list[float]] = {}
     try:
         for w in workers:
             server = Server(env, w, data_dir / f"server-{w}.log", args.server)
@@ -538,6 +547,8 @@ def main(argv: list[str] | None = None) -> int:
                             ),
                         )
                     )
+                if args.ratio_rounds and {"health", "queue"} <= args.endpoints:
+                    interleaved[w] = _interleaved_ratio(wrk, dict(urls), token, args)
                 if "card-cold" in args.endpoints:
                     cold = _cold_card_run(wrk, server, meter, args, db_url, data_dir, w)
                     if cold is not None:
@@ -563,6 +574,12 @@ def main(argv: list[str] | None = None) -> int:
             if by.get("health"):
                 ratios = [f"{n}/health = {by[n] / by['health']:.2f}" for n in by if n != "health"]
                 print(f"workers={w}: " + ", ".join(ratios))
+        for w, pairs in interleaved.items():
+            print(
+                f"workers={w}: queue/health interleaved, {len(pairs)} rounds of "
+                f"{args.ratio_seconds} s each: median {statistics.median(pairs):.2f} "
+                f"(min {min(pairs):.2f}, max {max(pairs):.2f})"
+            )
         if args.explain:
             from bench import explain
 
@@ -642,6 +659,34 @@ def _walk(
             extra_env=env,
         ),
     )
+
+
+def _interleaved_ratio(
+    wrk: str, urls: dict[str, str], token: str, args: argparse.Namespace
+) -> list[float]:
+    """queue/health per round of `/health` then the queue, run back to back for
+    --ratio-seconds each. The machine's speed drifts over minutes (other tenants), which
+    moves two 10-second runs taken a minute apart by ±20 %; a pair taken seconds apart
+    sees the same machine."""
+    pairs = []
+    for _ in range(args.ratio_rounds):
+        rps = {}
+        for name in ("health", "queue"):
+            res, _ = run_wrk(
+                wrk,
+                urls[name],
+                token,
+                duration=args.ratio_seconds,
+                connections=args.connections,
+                threads=args.threads,
+            )
+            if res["errors"] or res["non_2xx"]:
+                raise RuntimeError(f"{name}: errors in the interleaved run: {res}")
+            rps[name] = res["rps"]
+        pairs.append(rps["queue"] / rps["health"])
+    line = ", ".join(f"{r:.2f}" for r in pairs)
+    print(f"  queue/health interleaved: {line}", file=sys.stderr)
+    return pairs
 
 
 def _cold_card_run(
