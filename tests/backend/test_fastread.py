@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     Integer,
+    Interval,
     String,
     Uuid,
     bindparam,
@@ -349,7 +350,10 @@ async def test_fetch_together_refuses_a_column_it_cannot_decode(env: Env) -> Non
     if env.name != "pg":
         pytest.skip("SQLite runs the selects one by one")
     svc = env.app.state.services
-    interval = (select(func.make_interval(0, 0, 0, 1)),)
+    interval = (select(cast(literal("1 day"), Interval())),)
+    distinct = (select(Document.kind).distinct(),)
     async with svc.readers() as session:
-        with pytest.raises(ValueError, match="no JSON decoding"):
+        with pytest.raises(ValueError, match="no JSON decoding for Interval"):
             await fetch_together(session, interval, {})
+        with pytest.raises(ValueError, match="DISTINCT"):
+            await fetch_together(session, distinct, {})

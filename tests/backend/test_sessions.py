@@ -23,6 +23,12 @@ async def test_no_request_keeps_a_connection(env: Env) -> None:
     document_id = queue.json()["items"][0]["document_id"]
     card = await env.client.get(f"/api/v1/documents/{document_id}", headers=headers)
     assert card.status_code == 200 and held() == idle
+    # A GET whose session the ORM used (the file's row): that session is closed.
+    file_id = card.json()["files"][0]["id"]
+    original = await env.client.get(
+        f"/api/v1/documents/{document_id}/files/{file_id}", headers=headers
+    )
+    assert original.status_code == 200 and held() == idle
     # A decision refused halfway (the document is not on a route): rolled back, closed.
     refused = await env.client.post(
         f"/api/v1/documents/{document_id}/visas",

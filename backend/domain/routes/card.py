@@ -75,13 +75,14 @@ def _route_parts(route_id: ColumnElement[uuid.UUID]) -> tuple[AnySelect, ...]:
         .where(Approval.route_id == route_id)
         .order_by(Approval.asked_at, Approval.id)
     )
-    # In the order the route's author listed them (as stored: RouteApprover has no
-    # order column of its own).
+    # RouteApprover keeps no order of its own (a stage's approvers visa in parallel):
+    # by title, so the card shows them the same way every time.
     planned = (
         select(RouteApprover.stage_id, RouteApprover.position_id, Position.title)
         .join(RouteStage, RouteStage.id == RouteApprover.stage_id)
         .join(Position, Position.id == RouteApprover.position_id)
         .where(RouteStage.route_id == route_id)
+        .order_by(RouteStage.index, Position.title, RouteApprover.position_id)
     )
     signatories = (
         select(
