@@ -22,9 +22,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -545,6 +547,7 @@ def main(argv: list[str] | None = None) -> int:
                                 connections=args.connections,
                                 threads=args.threads,
                             ),
+                            port=server.port,
                         )
                     )
                 if args.ratio_rounds and {"health", "queue"} <= args.endpoints:
@@ -598,11 +601,19 @@ def _measure(
     meter: CpuMeter,
     args: argparse.Namespace,
     run: Any,
+    port: int | None = None,
 ) -> WrkResult:
     load1 = os.getloadavg()[0]
     sessions = asyncio.run(_sessions(args.pg, args.db))
     app0, pg0 = meter.sample()
+    split: list[str] = []
+    sampler = None
+    if workers > 1 and port is not None:
+        sampler = threading.Timer(1.5, lambda: split.extend(connection_split(port)))
+        sampler.start()
     res, _ = run()
+    if sampler is not None:
+        sampler.join()
     app1, pg1 = meter.sample()
     n = max(int(res["requests"]), 1)
     r = WrkResult(
@@ -622,10 +633,30 @@ def _measure(
     print(
         f"  workers={workers} {name}: {r.rps:.0f} req/s "
         f"p50 {r.p50_ms:.2f} ms p99 {r.p99_ms:.2f} ms; CPU/req "
-        f"app {r.app_cpu_ms:.2f} ms, PG {r.pg_cpu_ms:.2f} ms",
+        f"app {r.app_cpu_ms:.2f} ms, PG {r.pg_cpu_ms:.2f} ms"
+        + (f"; wrk's connections per worker {'/'.join(split)}" if split else ""),
         file=sys.stderr,
     )
     return r
+
+
+def connection_split(port: int) -> list[str]:
+    """How many of the load's connections each server process holds (`ss`, iproute2).
+
+    wrk opens its keep-alive connections once; each stays with the worker that accepted
+    it. A split such as 13/3 leaves one worker nearly idle for the whole run, which moves
+    2-worker figures more than any code change (seen in the fifth session)."""
+    try:
+        out = subprocess.run(
+            ["ss", "-tnpH", "state", "established", f"( sport = :{port} )"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    pids = re.findall(r"pid=(\d+)", out)
+    return [str(n) for _, n in sorted(Counter(pids).items())]
 
 
 def _walk(
@@ -658,6 +689,7 @@ def _walk(
             script=WALK_LUA,
             extra_env=env,
         ),
+        port=server.port,
     )
 
 
