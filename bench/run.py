@@ -659,6 +659,24 @@ def connection_split(port: int) -> list[str]:
     return [str(n) for _, n in sorted(Counter(pids).items())]
 
 
+def _walk_wrk(
+    wrk: str, server: Server, args: argparse.Namespace, requests: Path, duration: int, once: bool
+) -> Any:
+    """wrk walking a list of prepared requests (bench/walk.lua), ready to run."""
+    env = {"KABINET_BENCH_REQUESTS": str(requests), "KABINET_BENCH_ONCE": "1" if once else "0"}
+    return partial(
+        run_wrk,
+        wrk,
+        server.base + "/",
+        "",
+        duration=duration,
+        connections=args.connections,
+        threads=1,  # one Lua state walks the list: each line is sent in order
+        script=WALK_LUA,
+        extra_env=env,
+    )
+
+
 def _walk(
     name: str,
     wrk: str,
@@ -672,25 +690,8 @@ def _walk(
     once: bool,
 ) -> WrkResult:
     """Measure a run of prepared, all-different requests (bench/walk.lua)."""
-    env = {"KABINET_BENCH_REQUESTS": str(requests), "KABINET_BENCH_ONCE": "1" if once else "0"}
-    return _measure(
-        name,
-        workers,
-        meter,
-        args,
-        partial(
-            run_wrk,
-            wrk,
-            server.base + "/",
-            "",
-            duration=duration,
-            connections=args.connections,
-            threads=1,  # one Lua state walks the list: each line is sent in order
-            script=WALK_LUA,
-            extra_env=env,
-        ),
-        port=server.port,
-    )
+    run = _walk_wrk(wrk, server, args, requests, duration, once)
+    return _measure(name, workers, meter, args, run, port=server.port)
 
 
 def _interleaved_ratio(
@@ -741,16 +742,7 @@ def _cold_card_run(
     warmup = data_dir / f"cards-warmup-{workers}.tsv"
     decisions.write_card_requests(warm, data_dir, warmup)
     if args.warmup:
-        run_wrk(
-            wrk,
-            server.base + "/",
-            "",
-            duration=args.warmup,
-            connections=args.connections,
-            threads=1,
-            script=WALK_LUA,
-            extra_env={"KABINET_BENCH_REQUESTS": str(warmup), "KABINET_BENCH_ONCE": "0"},
-        )
+        _walk_wrk(wrk, server, args, warmup, args.warmup, once=False)()
     requests = data_dir / f"cards-{workers}.tsv"
     decisions.write_card_requests(pairs, data_dir, requests)
     r = _walk("card-cold", wrk, server, meter, args, workers, requests, args.duration, once=False)

@@ -318,13 +318,16 @@ def _decoder(type_: Any, dialect: Dialect) -> Decoder | None:
     return lambda v: result(to_python(v))
 
 
-_together_cache: dict[int, tuple[tuple[AnySelect, ...], AnySelect, list[list[Decoder | None]]]] = {}
+_together_cache: dict[
+    tuple[int, str], tuple[tuple[AnySelect, ...], AnySelect, list[list[Decoder | None]]]
+] = {}
 
 
 def _together(
     stmts: tuple[AnySelect, ...], dialect: Dialect
 ) -> tuple[AnySelect, list[list[Decoder | None]]]:
-    hit = _together_cache.get(id(stmts))
+    key = (id(stmts), dialect.name)
+    hit = _together_cache.get(key)
     if hit is not None and hit[0] is stmts:
         return hit[1], hit[2]
     parts = []
@@ -348,7 +351,7 @@ def _together(
         )
         decoders.append([_decoder(c.type, dialect) for c in stmt.selected_columns])
     combined = select(cast(func.json_build_array(*parts), sqltypes.Text()))
-    _together_cache[id(stmts)] = (stmts, combined, decoders)
+    _together_cache[key] = (stmts, combined, decoders)
     return combined, decoders
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from backend.db.engine import make_sessionmaker
 from backend.db.models import Approval, RouteStage, User
-from backend.domain.accounts.access import Principal, load_cabinets
+from backend.domain.accounts.access import Principal, load_principal
 from backend.domain.calendar.data import CALENDARS
 from backend.domain.calendar.services import (
     add_working_days,
@@ -86,7 +86,9 @@ async def test_auto_visa_exactly_at_the_working_day_deadline(env: Env) -> None:
     async with sessions() as s:
         user = await s.scalar(select(User).where(User.login == "lawyer"))
         assert user is not None
-        principal = Principal(user, uuid.uuid4(), await load_cabinets(s, user.id, started))
+        found = await load_principal(s, user.id, started)
+        assert found is not None
+        principal = Principal(found[0], uuid.uuid4(), found[1])
         document = await visible_document(s, principal, uuid.UUID(doc["id"]))
         await start_route(s, principal, document, started, env.settings.timezone)
         await s.commit()

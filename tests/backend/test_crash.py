@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from backend.clock import utcnow
 from backend.db.engine import make_engine, make_sessionmaker
 from backend.db.models import Approval, AuditEvent, OutboxEvent, User
-from backend.domain.accounts.access import Principal, load_cabinets
+from backend.domain.accounts.access import Principal, load_principal
 from backend.domain.documents.visibility import visible_document
 from backend.domain.routes.schemas import VisaIn
 from backend.domain.routes.services import decide_visa
@@ -41,7 +41,9 @@ async def main() -> None:
     async with make_sessionmaker(engine)() as s:
         now = utcnow()
         user = await s.scalar(select(User).where(User.login == login))
-        principal = Principal(user, uuid.uuid4(), await load_cabinets(s, user.id, now))
+        found = await load_principal(s, user.id, now)
+        assert found is not None
+        principal = Principal(found[0], uuid.uuid4(), found[1])
         doc = await visible_document(s, principal, uuid.UUID(doc_id))
         own = next(c.position_id for c in principal.cabinets if c.role == "own")
         data = VisaIn(position_id=own, decision="approved", file_sha256=sha)

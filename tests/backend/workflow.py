@@ -13,7 +13,7 @@ from sqlalchemy import select, text
 from backend.db.engine import make_sessionmaker
 from backend.db.models import CabinetItem, OutboxEvent, User
 from backend.demo.pdfs import letter_pdf
-from backend.domain.accounts.access import Principal, load_cabinets
+from backend.domain.accounts.access import Principal, load_principal
 from backend.domain.documents.visibility import visible_document
 from backend.domain.routes.services import start_route
 from tests.backend.conftest import Env
@@ -147,7 +147,9 @@ async def principal_at(env: Env, login: str, at: dt.datetime) -> Principal:
     async with make_sessionmaker(env.engine)() as s:
         user = await s.scalar(select(User).where(User.login == login))
         assert user is not None
-        return Principal(user, uuid.uuid4(), await load_cabinets(s, user.id, at))
+        found = await load_principal(s, user.id, at)
+        assert found is not None
+        return Principal(found[0], uuid.uuid4(), found[1])
 
 
 async def start_route_at(env: Env, doc_id: str, at: dt.datetime, author: str = "lawyer") -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Uuid
 
-from backend.db.fastread import fetch_rows, fetch_together
+from backend.db.fastread import fetch_together
 from backend.db.models import (
     CabinetAccess,
     Organization,
@@ -122,14 +122,6 @@ async def load_principal(
     if not user:
         return None
     return UserRef(*user[0]), _cabinets(own, granted)
-
-
-async def load_cabinets(
-    session: AsyncSession, user_id: uuid.UUID, now: dt.datetime
-) -> tuple[Cabinet, ...]:
-    own = await fetch_rows(session, _OWN, {"user_id": user_id})
-    granted = await fetch_rows(session, _GRANTED, {"user_id": user_id, "now": now})
-    return _cabinets(own, granted)
 
 
 def _cabinets(

@@ -317,7 +317,7 @@ def _card_parts() -> tuple[AnySelect, ...]:
 
 
 async def document_card(session: AsyncSession, document_id: uuid.UUID) -> schemas.DocumentCardOut:
-    """The card, read with few prebuilt statements through fastread.
+    """The card, read in one round trip.
 
     Built once per (document, revision) and then served from the card cache; a cold card
     is still a common request (the first look at every new letter). Its parts are read
@@ -351,11 +351,7 @@ async def document_card(session: AsyncSession, document_id: uuid.UUID) -> schema
         correspondent,
         created_at,
     ) = header[0]
-    tree = (
-        tree_from_rows(resolutions, assignments, region_today(get_settings().timezone))
-        if resolutions
-        else []
-    )
+    tree = tree_from_rows(resolutions, assignments, region_today(get_settings().timezone))
     return schemas.DocumentCardOut(
         id=document_id,
         kind=kind,

@@ -30,7 +30,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Uuid
 
-from backend.db.fastread import fetch_rows
 from backend.db.ids import new_id
 from backend.db.models import (
     AuditEvent,
@@ -891,13 +890,6 @@ CARD_SIGNATURES = (
     .where(Signature.document_id == bindparam("document_id", type_=Uuid()))
     .order_by(Signature.created_at, Signature.id)
 )
-
-
-async def card_signatures(
-    session: AsyncSession, document_id: uuid.UUID
-) -> list[schemas.CardSignatureOut]:
-    rows = await fetch_rows(session, CARD_SIGNATURES, {"document_id": document_id})
-    return signatures_from_rows(rows)
 
 
 def signatures_from_rows(rows: Sequence[Sequence[Any]]) -> list[schemas.CardSignatureOut]:
