@@ -7,7 +7,10 @@ Needs a loaded bench database and its data dir (`python -m bench.run --keep --db
 of this process (`time.process_time`, so PostgreSQL's share is not in it) per request,
 for each endpoint named, twice. `card-cold` asks for a different document by a different
 user each time (the pairs `bench.run` uses, from `--skip` on; the first fifth of them
-unmeasured, to warm the connections). The access log goes to stdout; redirect it.
+unmeasured, to warm the connections). `visa` posts real visas, one after the other, each
+another open approval by its approver (the list `bench.run` uses, in its `spread` order,
+from `--skip` on; it changes the data, so each run uses approvals no run has used). The
+access log goes to stdout; redirect it.
 
 To compare two versions of the code on a noisy machine, run this from two checkouts at
 the same time (each with `PYTHONPATH` set to its checkout): both see the same machine.
@@ -26,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 Headers = list[tuple[bytes, bytes]]
+Request = tuple[str, bytes, Headers, bytes]  # path, query, headers, body (POST if any)
 Call = Callable[..., Awaitable[tuple[int, bytes]]]
 
 
@@ -72,18 +76,18 @@ def _caller(app: Any) -> Call:
     return call
 
 
-async def _per_request(call: Call, requests: list[tuple[str, bytes, Headers]]) -> float:
+async def _per_request(call: Call, requests: list[Request]) -> float:
     started = time.process_time()
-    for path, query, headers in requests:
-        status, body = await call(path, query, headers)
-        if status != 200:
+    for path, query, headers, sent in requests:
+        status, body = await call(path, query, headers, sent)
+        if not 200 <= status < 300:
             raise RuntimeError(f"{path} -> {status}: {body[:300]!r}")
     return (time.process_time() - started) / len(requests) * 1000
 
 
 async def main(args: argparse.Namespace) -> None:
     from backend.app import create_app
-    from bench.decisions import _Tokens, visible_cards
+    from bench.decisions import _Tokens, pending_visas, spread, visible_cards
 
     pg = f"{args.pg.rstrip('/')}/{args.db}"
     os.environ["KABINET_DATABASE_URL"] = pg.replace("postgresql://", "postgresql+asyncpg://")
@@ -102,29 +106,47 @@ async def main(args: argparse.Namespace) -> None:
         me = json.loads((await call("/api/v1/me", headers=auth))[1])
         position = next(c["position_id"] for c in me["cabinets"] if c["role"] == "own")
         cabinet = f"/api/v1/cabinets/{position}"
-        same = {
-            "health": ("/health", b"", []),
-            "me": ("/api/v1/me", b"", auth),
-            "folders": (f"{cabinet}/folders", b"", auth),
-            "queue": (f"{cabinet}/queue", b"folder=resolve&limit=20", auth),
+        same: dict[str, Request] = {
+            "health": ("/health", b"", [], b""),
+            "me": ("/api/v1/me", b"", auth, b""),
+            "folders": (f"{cabinet}/folders", b"", auth, b""),
+            "queue": (f"{cabinet}/queue", b"folder=resolve&limit=20", auth, b""),
         }
-        cards: list[tuple[str, bytes, Headers]] = []
+        tokens = _Tokens(args.data_dir)
+        differing: dict[str, list[Request]] = {}
         if "card-cold" in args.endpoints:
             pairs = (await visible_cards(pg, 200_000))[args.skip :]
-            tokens = _Tokens(args.data_dir)
-            cards = [
+            differing["card-cold"] = [
                 (
                     f"/api/v1/documents/{d}",
                     b"",
                     [(b"authorization", f"Bearer {tokens(u)}".encode())],
+                    b"",
                 )
                 for u, d in pairs[: args.requests * 3]
             ]
+        if "visa" in args.endpoints:
+            rows = spread(await pending_visas(pg, args.skip + args.requests * 3), 32)
+            differing["visa"] = [
+                (
+                    f"/api/v1/documents/{d}/visas",
+                    b"",
+                    [
+                        (b"authorization", f"Bearer {tokens(u)}".encode()),
+                        (b"content-type", b"application/json"),
+                        (b"idempotency-key", f"inprocess-{a}-{d}".encode()),
+                    ],
+                    json.dumps(
+                        {"position_id": str(a), "decision": "approved", "file_sha256": sha}
+                    ).encode(),
+                )
+                for u, d, a, sha in rows[args.skip :]
+            ]
         for round_ in (1, 2):
             for name in args.endpoints:
-                if name == "card-cold":
-                    # Every round on documents not asked for before, after a warm-up.
-                    batch = cards[(round_ - 1) * args.requests : round_ * args.requests]
+                if name in differing:
+                    # Every round on requests not sent before, after a warm-up.
+                    batch = differing[name][(round_ - 1) * args.requests : round_ * args.requests]
                     warm, batch = batch[: len(batch) // 5], batch[len(batch) // 5 :]
                     await _per_request(call, warm)
                 else:
@@ -137,11 +159,13 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     p = argparse.ArgumentParser(prog="bench.inprocess", description=__doc__.split("\n\n")[0])
     p.add_argument(
-        "endpoints", nargs="+", choices=["health", "me", "folders", "queue", "card-cold"]
+        "endpoints", nargs="+", choices=["health", "me", "folders", "queue", "card-cold", "visa"]
     )
     p.add_argument("--db", default="kabinet_bench")
     p.add_argument("--data-dir", type=Path, required=True)
     p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     p.add_argument("--requests", type=int, default=2000)
-    p.add_argument("--skip", type=int, default=0, help="card-cold: start this far into the list")
+    p.add_argument(
+        "--skip", type=int, default=0, help="card-cold, visa: start this far into the list"
+    )
     asyncio.run(main(p.parse_args()))
