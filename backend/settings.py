@@ -45,6 +45,8 @@ class Settings:
     principal_cache_seconds: float = 5.0
     vapid_subject: str = "mailto:support@kabinet.example"
     push_poll_seconds: float = 1.0
+    # After a push round that found work, wait this long before the next (see push_worker).
+    push_gather_seconds: float = 0.05
     # The built PWA served at "/" (pwa/dist of a checkout; set in the container image).
     pwa_dir: Path = _DEFAULT_PWA_DIR
     # Signing: a sign request lives minutes (the device signs at once); certificates a year.

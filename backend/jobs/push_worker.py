@@ -6,6 +6,7 @@ one PostgreSQL (claims use SKIP LOCKED)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 
 import structlog
@@ -42,7 +43,15 @@ async def run_push_worker(services: Services, stop: asyncio.Event) -> None:
             except Exception:  # the loop must outlive one bad round (database restart, …)
                 log.exception("push round failed")
                 did = 0
-            if not did:
+            if did:
+                # Under a stream of decisions each commit would wake a round for one or two
+                # events (and, with several processes, rounds finding the rows already
+                # taken by another): a dozen statements each. A short pause after a round
+                # that found work lets the next take what arrived meanwhile. An event after
+                # a quiet spell still leaves at once: the pause follows work, never precedes it.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), services.settings.push_gather_seconds)
+            else:
                 # Sleep until the poll interval ends, this process commits an outbox row,
                 # or we are told to stop.
                 waits = [
