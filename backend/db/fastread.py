@@ -62,7 +62,6 @@ from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import greenlet_spawn
 
 Processor = Callable[[Any], Any]
-Decoder = Callable[[Any], Any]  # a value of PostgreSQL's JSON to what fetch_rows returns
 # `session.info` flag of the sessions of read-only requests (backend/db/engine.py).
 READ_ONLY = "kabinet.read_only"
 # Server-side errors that end the connection: class 08 (connection exception) and 57
@@ -267,11 +266,12 @@ async def fetch_together(
     """The rows of several selects, each as `fetch_rows` returns them, in one round trip.
 
     On PostgreSQL the selects become scalar subqueries of one statement, each folding its
-    rows into a JSON array in its own order (`_together`), decoded here column by column
-    to the values asyncpg would have returned. A round trip cost a cold card more than
-    its statements: about 0.15 ms of CPU in `send` alone on this VM, and a card took ten.
-    Elsewhere (SQLite) the selects run one after the other. Pass the same `stmts` tuple
-    object every time (a module constant): the combined statement is built once per tuple.
+    rows into a JSON array in its own order (`_together`), which msgspec decodes straight
+    into the values asyncpg would have returned (UUIDs, datetimes and dates typed by the
+    columns). A round trip cost a cold card more than its statements: about 0.15 ms of CPU
+    in `send` alone on this VM, and a card took ten. Elsewhere (SQLite) the selects run one
+    after the other. Pass the same `stmts` tuple object every time (a module constant): the
+    combined statement and its decoder are built once per tuple.
     Each part is numbered with a window over its ORDER BY, so a part must not be DISTINCT
     (refused) and must order by columns, not by output labels; PostgreSQL takes at most
     100 parts, and 100 columns per part (refused).
@@ -279,20 +279,21 @@ async def fetch_together(
     engine = session.bind
     if not (isinstance(engine, AsyncEngine) and engine.dialect.driver == "asyncpg"):
         return [await fetch_rows(session, stmt, params) for stmt in stmts]
-    combined, decoders = _together(stmts, engine.dialect)
-    [(text,)] = await fetch_rows(session, combined, params)
-    parts: list[list[list[Any]]] = msgspec.json.decode(text)
-    return [
-        [_decode_row(fs, row) for row in rows] for fs, rows in zip(decoders, parts, strict=True)
-    ]
+    together = _together(stmts, engine.dialect)
+    [(text,)] = await fetch_rows(session, together.stmt, params)
+    parts: list[list[tuple[Any, ...]]] = list(together.decoder.decode(text))
+    for i, column, process in together.after:
+        parts[i] = [(*r[:column], process(r[column]), *r[column + 1 :]) for r in parts[i]]
+    return parts  # type: ignore[return-value]
 
 
-def _decode_row(decoders: list[Decoder | None], row: list[Any]) -> tuple[Any, ...]:
-    return tuple(v if f is None or v is None else f(v) for f, v in zip(decoders, row, strict=True))
+# A timestamptz in JSON carries the session's UTC offset; rendered in UTC with a "Z" it
+# decodes to what asyncpg returns (an aware UTC datetime) whatever the server's TimeZone.
+_UTC_JSON = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
 
 
-def _decoder(type_: Any, dialect: Dialect) -> Decoder | None:
-    """From a column's value in PostgreSQL's JSON to what `fetch_rows` returns for it."""
+def _json_column(column: Any, type_: Any) -> tuple[Any, Any]:
+    """(the column as put into the JSON array, the Python type msgspec decodes it to)."""
     impl = type_
     if isinstance(type_, TypeDecorator):
         # Ours (UtcDateTime) read as their impl does; SQLAlchemy's own (Interval over
@@ -301,40 +302,47 @@ def _decoder(type_: Any, dialect: Dialect) -> Decoder | None:
             raise ValueError(f"fetch_together: no JSON decoding for {type_!r}")
         impl = type_.impl_instance
     if isinstance(impl, sqltypes.JSON):
-        return None  # asyncpg decodes json columns too: the value is final
+        return column, Any  # asyncpg decodes json columns too: the value is final
     if isinstance(impl, sqltypes.Uuid):
-        to_python: Decoder = uuid.UUID
-    elif isinstance(impl, sqltypes.DateTime):
-        to_python = dt.datetime.fromisoformat
-    elif isinstance(impl, sqltypes.Date):
-        to_python = dt.date.fromisoformat
-    elif isinstance(impl, sqltypes.String | sqltypes.Integer | sqltypes.Boolean):
-        return type_._cached_result_processor(dialect, None)  # type: ignore[no-any-return]
-    else:
-        raise ValueError(f"fetch_together: no JSON decoding for {type_!r}")
-    result = type_._cached_result_processor(dialect, None)
-    if result is None:
-        return to_python
-    return lambda v: result(to_python(v))
+        return column, uuid.UUID | None
+    if isinstance(impl, sqltypes.DateTime):
+        if not impl.timezone:
+            return column, dt.datetime | None
+        return func.to_char(func.timezone("UTC", column), _UTC_JSON), dt.datetime | None
+    if isinstance(impl, sqltypes.Date):
+        return column, dt.date | None
+    if isinstance(impl, sqltypes.Boolean):
+        return column, bool | None
+    if isinstance(impl, sqltypes.Integer):
+        return column, int | None
+    if isinstance(impl, sqltypes.String):
+        return column, str | None
+    raise ValueError(f"fetch_together: no JSON decoding for {type_!r}")
 
 
-_together_cache: dict[
-    tuple[int, str], tuple[tuple[AnySelect, ...], AnySelect, list[list[Decoder | None]]]
-] = {}
+@dataclass(frozen=True)
+class _Together:
+    stmt: AnySelect
+    decoder: msgspec.json.Decoder[Any]
+    # (part, column, processor): SQLAlchemy result processing left to apply (none of the
+    # card's columns has one on asyncpg).
+    after: tuple[tuple[int, int, Processor], ...]
 
 
-def _together(
-    stmts: tuple[AnySelect, ...], dialect: Dialect
-) -> tuple[AnySelect, list[list[Decoder | None]]]:
+_together_cache: dict[tuple[int, str], tuple[tuple[AnySelect, ...], _Together]] = {}
+
+
+def _together(stmts: tuple[AnySelect, ...], dialect: Dialect) -> _Together:
     key = (id(stmts), dialect.name)
     hit = _together_cache.get(key)
     if hit is not None and hit[0] is stmts:
-        return hit[1], hit[2]
+        return hit[1]
     parts = []
-    decoders = []
+    part_types: list[Any] = []
+    after = []
     if len(stmts) > 100 or any(len(s.selected_columns) > 100 for s in stmts):
         raise ValueError("fetch_together: json_build_array takes at most 100 arguments")
-    for stmt in stmts:
+    for i, stmt in enumerate(stmts):
         if stmt._distinct:
             raise ValueError("fetch_together: a DISTINCT select would lose its DISTINCT")
         # Numbered in the select's own order (before its LIMIT, as the window is), so the
@@ -342,17 +350,30 @@ def _together(
         numbered = stmt.add_columns(
             func.row_number().over(order_by=stmt._order_by_clauses).label("kb_n")
         ).subquery()
-        columns = list(numbered.c)[:-1]
+        columns, types = [], []
+        for j, (column, selected) in enumerate(
+            zip(list(numbered.c)[:-1], stmt.selected_columns, strict=True)
+        ):
+            as_json, python_type = _json_column(column, selected.type)
+            columns.append(as_json)
+            types.append(python_type)
+            process = selected.type._cached_result_processor(dialect, None)
+            if process is not None:
+                after.append((i, j, process))
         rows = func.json_agg(aggregate_order_by(func.json_build_array(*columns), numbered.c.kb_n))
         parts.append(
             select(func.coalesce(rows, literal_column("'[]'::json")))
             .select_from(numbered)
             .scalar_subquery()
         )
-        decoders.append([_decoder(c.type, dialect) for c in stmt.selected_columns])
-    combined = select(cast(func.json_build_array(*parts), sqltypes.Text()))
-    _together_cache[key] = (stmts, combined, decoders)
-    return combined, decoders
+        part_types.append(list[tuple[tuple(types)]])  # type: ignore[misc]
+    entry = _Together(
+        stmt=select(cast(func.json_build_array(*parts), sqltypes.Text())),
+        decoder=msgspec.json.Decoder(tuple[tuple(part_types)]),  # type: ignore[misc]
+        after=tuple(after),
+    )
+    _together_cache[key] = (stmts, entry)
+    return entry
 
 
 @lru_cache(maxsize=64)
