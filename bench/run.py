@@ -735,10 +735,12 @@ def _cold_card_run(
     from bench import decisions
 
     pairs = asyncio.run(decisions.visible_cards(db_url, 200_000))
-    # The warm-up walks other documents than the measured run (the last 10,000), so that
-    # what is measured stays cold while the server's connections have prepared and
-    # planned the card's statements, as the other endpoints' warm-ups do for theirs.
-    warm, pairs = pairs[-10_000:], pairs[:-10_000]
+    # The warm-up walks other documents than the measured run (the last 10,000, or a
+    # fifth of a small region's), so that what is measured stays cold while the server's
+    # connections have prepared and planned the card's statements, as the other
+    # endpoints' warm-ups do for theirs.
+    n_warm = min(10_000, len(pairs) // 5)
+    warm, pairs = pairs[-n_warm:], pairs[:-n_warm]
     warmup = data_dir / f"cards-warmup-{workers}.tsv"
     decisions.write_card_requests(warm, data_dir, warmup)
     if args.warmup:
