@@ -41,8 +41,8 @@ from backend.web.deps import (
     PushConfig,
     Services,
     provide_principal,
-    provide_services,
     provide_session,
+    services_provider,
 )
 from backend.web.logging import RequestContextMiddleware, configure_logging
 from backend.web.problems import EXCEPTION_HANDLERS
@@ -137,7 +137,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies={
             "db": Provide(provide_session),
             "principal": Provide(provide_principal),
-            "svc": Provide(provide_services, use_cache=True),
+            "svc": Provide(services_provider(services), use_cache=True),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[RequestContextMiddleware(), prometheus.middleware],

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request
-from litestar.datastructures import State
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backend.db.models import utcnow
@@ -54,11 +53,6 @@ class Services:
     signing: SigningContext
 
 
-def services_from(state: State) -> Services:
-    svc: Services = state.services
-    return svc
-
-
 _READ_METHODS = frozenset({"GET", "HEAD"})
 
 
@@ -102,5 +96,15 @@ async def provide_principal(
     return Principal(user=user, session_id=claims.session_id, cabinets=cabinets)
 
 
-async def provide_services(state: State) -> Services:
-    return services_from(state)
+def services_provider(services: Services) -> Callable[[], Awaitable[Services]]:
+    """The `svc` dependency, head of every handler's chain (svc → db → principal).
+
+    It takes no parameters on purpose: Litestar validates a dependency's parameters on
+    every request (a msgspec conversion of its keyword arguments) and skips that for a
+    dependency without any, as this one, which closes over the app's services instead of
+    reading them from the app state (3 % of a queue request's CPU in-process)."""
+
+    async def provide_services() -> Services:
+        return services
+
+    return provide_services
