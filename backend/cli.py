@@ -58,7 +58,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import os
 
-    import uvicorn
+    from backend.web.server import serve
 
     # The jobs run inside the server unless told not to (`--no-jobs`, or KABINET_RUN_JOBS=0
     # when a separate `kabinet worker` runs them). Set in the environment so that every
@@ -69,16 +69,7 @@ def _serve(args: argparse.Namespace) -> int:
         os.environ.setdefault("KABINET_RUN_JOBS", "1")
     get_settings.cache_clear()
 
-    uvicorn.run(
-        "backend.app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        access_log=False,
-        log_level="warning",
-        proxy_headers=True,
-    )
+    serve(args.host, args.port, args.workers)
     return 0
 
 
