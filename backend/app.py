@@ -83,6 +83,9 @@ def build_services(settings: Settings) -> Services:
     )
 
 
+GC_YOUNG_THRESHOLD = 20_000
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     configure_logging(json=settings.log_json)
@@ -96,6 +99,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # Everything built so far lives as long as the process: keep it out of the cyclic
         # collector's full passes, which otherwise walk it all and stall the event loop.
         gc.freeze()
+        # A full collection walks every object that outlived two younger ones: the
+        # caches' cards, principals and tokens. At CPython's default thresholds (700,
+        # 10, 10) one came every ~1,400 cold cards and stopped the event loop for 12-25
+        # ms, delaying all 16 requests in flight: about 1 % of requests, the p99. The
+        # youngest generation is collected every 20,000 allocations instead of 700, so
+        # full collections are rarer in proportion; each young collection walks more,
+        # but still only what was allocated since the last.
+        gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
         try:
             yield
         finally:
