@@ -69,8 +69,7 @@ def _serve(args: argparse.Namespace) -> int:
         os.environ.setdefault("KABINET_RUN_JOBS", "1")
     get_settings.cache_clear()
 
-    serve(args.host, args.port, args.workers)
-    return 0
+    return serve(args.host, args.port, args.workers)
 
 
 def _worker(_: argparse.Namespace) -> int:

@@ -289,6 +289,8 @@ async def fetch_together(
 
 # A timestamptz in JSON carries the session's UTC offset; rendered in UTC with a "Z" it
 # decodes to what asyncpg returns (an aware UTC datetime) whatever the server's TimeZone.
+# Unlike asyncpg, ±infinity come back as None and BC years lose their era: nothing here
+# stores either. A timestamptz expression typed as a naive DateTime keeps the offset.
 _UTC_JSON = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
 
 

@@ -148,8 +148,69 @@ def test_a_dead_worker_is_replaced_and_sigterm_stops_all(
     os.kill(min(first), signal.SIGKILL)
     _wait("a new worker listening", lambda: len(_workers(proc.pid, port) - first) == 1)
     assert httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200
-    workers = _children(proc.pid)
+    workers = _workers(proc.pid, port)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0
-    _wait("the workers gone", lambda: not any(Path(f"/proc/{w}").exists() for w in workers))
+    _wait("the workers gone", lambda: not any(_running(w) for w in workers))
     assert not _sockets(port, "0A")
+
+
+def test_workers_that_cannot_start_stop_the_server() -> None:
+    """A worker failing at startup every time ends the server with status 3 (as uvicorn's
+    own supervisor does) instead of being respawned forever."""
+    data_dir = Path(tempfile.mkdtemp(prefix="kabinet-serve-"))
+    env = {**os.environ, "KABINET_DATA_DIR": str(data_dir), "KABINET_DATABASE_URL": "nonsense"}
+    cli = [sys.executable, "-m", "backend.cli", "serve", "--no-jobs", "--workers", "2"]
+    proc = subprocess.run(
+        [*cli, "--host", "127.0.0.1", "--port", str(_free_port())],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    assert proc.returncode == 3, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert b"workers_cannot_start" in proc.stdout + proc.stderr
+
+
+def test_a_port_in_use_is_refused() -> None:
+    """SO_REUSEPORT must not let a second server quietly share the port."""
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        data_dir = Path(tempfile.mkdtemp(prefix="kabinet-serve-"))
+        env = {**os.environ, "KABINET_DATA_DIR": str(data_dir)}
+        env.pop("KABINET_DATABASE_URL", None)
+        cli = [sys.executable, "-m", "backend.cli", "serve", "--no-jobs", "--workers", "2"]
+        proc = subprocess.run(
+            [*cli, "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            timeout=60,
+        )
+    assert proc.returncode != 0
+    assert b"Address already in use" in proc.stderr
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting for a parent that does not reap it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_workers_die_with_a_killed_supervisor(
+    served: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    """An orphaned worker would keep its share of the port's connections."""
+    proc, port = served
+    workers = _workers(proc.pid, port)
+    proc.kill()
+    proc.wait()
+    _wait("the workers gone", lambda: not any(_running(w) for w in workers))
+    _wait("nothing listening", lambda: not _sockets(port, "0A"))
