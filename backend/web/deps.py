@@ -14,9 +14,8 @@ from backend.domain.accounts.access import Principal, load_principal
 from backend.domain.accounts.cache import PrincipalCache
 from backend.domain.accounts.tokens import TokenCodec
 from backend.domain.cabinet.services import FolderCache
-from backend.domain.documents.card_cache import CardKey
+from backend.domain.documents.card_cache import CachedCard, CardKey
 from backend.domain.documents.page_grants import PageGrant, PageKey
-from backend.domain.documents.schemas import DocumentCardOut
 from backend.domain.files.pages import PageCache
 from backend.domain.files.storage import BlobStore
 from backend.domain.signing.context import SigningContext
@@ -48,7 +47,7 @@ class Services:
     push: PushConfig
     principals: PrincipalCache
     page_grants: TtlCache[PageKey, PageGrant]
-    cards: TtlCache[CardKey, DocumentCardOut]
+    cards: TtlCache[CardKey, CachedCard]
     folder_counts: FolderCache
     signing: SigningContext
 

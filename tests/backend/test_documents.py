@@ -466,13 +466,13 @@ async def test_a_cached_card_is_built_again_on_the_next_region_day(
     url = f"/api/v1/documents/{card['id']}"
     governor = await env.login("governor")
     built: list[str] = []
-    build = services.document_card
+    build = services.card_from_parts
 
-    async def counting(session: Any, document_id: Any) -> Any:
+    def counting(document_id: Any, parts: Any) -> Any:
         built.append(str(document_id))
-        return await build(session, document_id)
+        return build(document_id, parts)
 
-    monkeypatch.setattr(services, "document_card", counting)
+    monkeypatch.setattr(services, "card_from_parts", counting)
     first = await env.client.get(url, headers=governor)
     assert (await env.client.get(url, headers=governor)).json() == first.json()
     assert built == [card["id"]]  # the second came from the cache
@@ -480,6 +480,53 @@ async def test_a_cached_card_is_built_again_on_the_next_region_day(
     monkeypatch.setattr(controllers, "region_today", lambda tz: today + dt.timedelta(days=1))
     assert (await env.client.get(url, headers=governor)).status_code == 200
     assert built == [card["id"], card["id"]]
+
+
+async def test_the_card_is_refused_alike_cached_or_not(env: Env) -> None:
+    """A card not cached is read together with its visibility check (one round trip,
+    services.visible_card); a cached one is served after the check alone. Both refuse the
+    same people, ДСП included, and a refused request caches nothing."""
+    from backend.domain.documents import controllers
+
+    svc = env.app.state.services
+    today = controllers.region_today(env.settings.timezone)
+    minister = await env.own_position("minister.digital")
+    plain = (await create(env, await _card(env), [])).json()["id"]
+    dsp = (
+        await create(
+            env,
+            await _card(
+                env, access_level="dsp", addressees=[{"position_id": minister, "mode": "resolve"}]
+            ),
+            [],
+        )
+    ).json()["id"]
+    async with env.engine.connect() as conn:
+        login = (
+            await conn.execute(
+                text(
+                    "SELECT u.login FROM users u JOIN cabinet_access a ON a.user_id = u.id "
+                    "WHERE a.position_id = :p AND a.role = 'assistant'"
+                ),
+                {"p": _db_id(env, minister)},
+            )
+        ).scalar_one()
+    cases = [
+        (plain, await env.login("governor"), await env.login("executor")),
+        (dsp, await env.login("minister.digital"), await env.login(login)),  # uncleared
+    ]
+    for doc_id, allowed, refused in cases:
+        url = f"/api/v1/documents/{doc_id}"
+        key = (uuid.UUID(doc_id), today)
+        svc.cards.clear()
+        assert (await env.client.get(url, headers=refused)).status_code == 404
+        assert svc.cards.get(key) is None
+        served = await env.client.get(url, headers=allowed)
+        assert served.status_code == 200
+        cached = svc.cards.get(key)
+        assert cached is not None and cached[1].id == uuid.UUID(doc_id)
+        assert (await env.client.get(url, headers=refused)).status_code == 404
+        assert (await env.client.get(url, headers=allowed)).json() == served.json()
 
 
 async def test_a_cleared_page_cache_under_a_remembered_grant_renders_again(env: Env) -> None:

@@ -92,13 +92,17 @@ class DocumentController(Controller):
         self, document_id: uuid.UUID, principal: Principal, db: AsyncSession, svc: Services
     ) -> DocumentCardOut:
         """The registration card with files, route, resolutions and history."""
-        revision = await visible_revision(db, principal, document_id)
         # The card is the same for everyone who may see it; overdue marks depend on the day.
-        key = (document_id, revision, region_today(svc.settings.timezone))
-        card = svc.cards.get(key)
-        if card is None:
+        key = (document_id, region_today(svc.settings.timezone))
+        cached = svc.cards.get(key)
+        if cached is None:
+            revision, card = await services.visible_card(db, principal, document_id)
+        else:
+            revision = await visible_revision(db, principal, document_id)
+            if revision == cached[0]:
+                return cached[1]
             card = await services.document_card(db, document_id)
-            svc.cards.put(key, card)
+        svc.cards.put(key, (revision, card))
         return card
 
     @get("/{document_id:uuid}/files/{file_id:uuid}", operation_id="fileContent")

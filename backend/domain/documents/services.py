@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -32,6 +33,7 @@ from backend.db.models import (
 from backend.domain.accounts.access import Principal
 from backend.domain.audit.services import record
 from backend.domain.documents import schemas
+from backend.domain.documents.visibility import visible_revision_with
 from backend.domain.files.formats import inspect_file
 from backend.domain.files.storage import BlobStore
 from backend.errors import Forbidden, Invalid, NotFound
@@ -317,17 +319,34 @@ def _card_parts() -> tuple[AnySelect, ...]:
 
 
 async def document_card(session: AsyncSession, document_id: uuid.UUID) -> schemas.DocumentCardOut:
-    """The card, read in one round trip.
+    """The card, read in one round trip (on PostgreSQL one statement, fetch_together).
 
-    Built once per (document, revision) and then served from the card cache; a cold card
-    is still a common request (the first look at every new letter). Its parts are read
-    in one round trip (fetch_together: on PostgreSQL one statement), its route included."""
+    Built once per (document, revision) and then served from the card cache; a card not
+    in the cache comes with its visibility check instead (`visible_card`)."""
+    params = {"document_id": document_id, "of_document": document_id}
+    return card_from_parts(document_id, await fetch_together(session, _card_parts(), params))
+
+
+async def visible_card(
+    session: AsyncSession, principal: Principal, document_id: uuid.UUID
+) -> tuple[int, schemas.DocumentCardOut]:
+    """The revision and the card of a document the principal may see (404 otherwise),
+    both in one round trip: the first look at a document (a new letter) is a common
+    request, and the check and the card were two."""
+    revision, parts = await visible_revision_with(
+        session, principal, document_id, _card_parts(), {"of_document": document_id}
+    )
+    return revision, card_from_parts(document_id, parts)
+
+
+def card_from_parts(
+    document_id: uuid.UUID, parts: list[Sequence[Sequence[Any]]]
+) -> schemas.DocumentCardOut:
+    """The card from the rows of `_card_parts()`, in its order."""
     from backend.domain.resolutions.card import tree_from_rows
     from backend.domain.routes.card import CURRENT_ROUTE, route_from_rows
     from backend.domain.signing.services import signatures_from_rows
 
-    params = {"document_id": document_id, "of_document": document_id}
-    parts = await fetch_together(session, _card_parts(), params)
     # In _card_parts' order: three parts, the route's, four more.
     route_end = 3 + len(CURRENT_ROUTE)
     header, addressees, files = parts[:3]

@@ -8,6 +8,7 @@ so ids of other people's documents reveal nothing.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -15,7 +16,7 @@ from sqlalchemy import Select, bindparam, exists, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Uuid
 
-from backend.db.fastread import fetch_rows
+from backend.db.fastread import AnySelect, fetch_rows, fetch_together
 from backend.db.models import AuditEvent, CabinetItem, Document, DocumentAddressee
 from backend.domain.accounts.access import Principal
 from backend.errors import NotFound
@@ -98,6 +99,48 @@ async def visible_revision(
     each decision: a cache of anything derived from the document (the card) is keyed by
     it."""
     return await _check(session, principal, document_id, revision=True)
+
+
+_with_parts: dict[tuple[int, int], tuple[tuple[AnySelect, ...], tuple[AnySelect, ...]]] = {}
+
+
+def _visibility_and(positions: int, parts: tuple[AnySelect, ...]) -> tuple[AnySelect, ...]:
+    """(the visibility statement with the revision, *parts), one constant tuple per
+    position count and `parts`, as fetch_together wants it."""
+    key = (positions, id(parts))
+    hit = _with_parts.get(key)
+    if hit is None or hit[0] is not parts:
+        hit = (parts, (_visibility_statement(positions, True), *parts))
+        _with_parts[key] = hit
+    return hit[1]
+
+
+async def visible_revision_with(
+    session: AsyncSession,
+    principal: Principal,
+    document_id: uuid.UUID,
+    parts: tuple[AnySelect, ...],
+    params: Mapping[str, Any],
+) -> tuple[int, list[Sequence[Sequence[Any]]]]:
+    """visible_revision, and the rows of `parts` (a module-constant tuple of selects) read
+    in the same round trip, for a reader that needs them whenever the document is
+    visible (a card not in the cache). The rows are read before the rule is applied and
+    dropped unless it passes; `document_id` and the positions' `p0`… are bound here."""
+    positions = sorted(set(principal.readable_positions))
+    if not positions:
+        raise NotFound(_NOT_FOUND)
+    values = {**params, **{f"p{i}": p for i, p in enumerate(positions)}}
+    values["document_id"] = document_id
+    head, *rows = await fetch_together(session, _visibility_and(len(positions), parts), values)
+    if not head:
+        raise NotFound(_NOT_FOUND)
+    access_level, author, linked, events = head[0]
+    if access_level == "dsp":
+        # The ДСП rule may need the cleared positions asked again: the rule as _check has it.
+        return await _check(session, principal, document_id, revision=True), rows
+    if author in positions or linked:
+        return int(events), rows
+    raise NotFound(_NOT_FOUND)
 
 
 async def ensure_visible(
