@@ -524,9 +524,57 @@ async def test_the_card_is_refused_alike_cached_or_not(env: Env) -> None:
         served = await env.client.get(url, headers=allowed)
         assert served.status_code == 200
         cached = svc.cards.get(key)
+        async with env.engine.connect() as conn:
+            events = (
+                await conn.execute(
+                    text("SELECT count(*) FROM audit_events WHERE document_id = :d"),
+                    {"d": _db_id(env, doc_id)},
+                )
+            ).scalar_one()
+        # Cached with the revision read together with it: the document's audit events.
         assert cached is not None and cached[1].id == uuid.UUID(doc_id)
+        assert cached[0] == events > 0
         assert (await env.client.get(url, headers=refused)).status_code == 404
         assert (await env.client.get(url, headers=allowed)).json() == served.json()
+
+
+async def test_a_dsp_card_is_cached_with_the_revision_read_with_it(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """For ДСП the rule reads again after the card's rows: a decision committed in
+    between must not make the cached card look as new as that decision."""
+    from backend.domain.audit.services import record
+    from backend.domain.documents import controllers, visibility
+
+    svc = env.app.state.services
+    minister = await env.own_position("minister.digital")
+    doc_id = (
+        await create(
+            env,
+            await _card(
+                env, access_level="dsp", addressees=[{"position_id": minister, "mode": "resolve"}]
+            ),
+            [],
+        )
+    ).json()["id"]
+    check = visibility._check
+
+    async def a_decision_first(*args: Any, **kwargs: Any) -> int:
+        async with svc.sessions() as s:
+            record(s, action="test.decision", user_id=None, document_id=uuid.UUID(doc_id))
+            await s.commit()
+        return await check(*args, **kwargs)
+
+    monkeypatch.setattr(visibility, "_check", a_decision_first)
+    svc.cards.clear()
+    served = await env.client.get(
+        f"/api/v1/documents/{doc_id}", headers=await env.login("minister.digital")
+    )
+    assert served.status_code == 200
+    key = (uuid.UUID(doc_id), controllers.region_today(env.settings.timezone))
+    cached = svc.cards.get(key)
+    assert cached is not None
+    assert cached[0] == len(served.json()["history"])  # not one more
 
 
 async def test_a_cleared_page_cache_under_a_remembered_grant_renders_again(env: Env) -> None:

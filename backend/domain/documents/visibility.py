@@ -123,9 +123,10 @@ async def visible_revision_with(
     params: Mapping[str, Any],
 ) -> tuple[int, list[Sequence[Sequence[Any]]]]:
     """visible_revision, and the rows of `parts` (a module-constant tuple of selects) read
-    in the same round trip, for a reader that needs them whenever the document is
-    visible (a card not in the cache). The rows are read before the rule is applied and
-    dropped unless it passes; `document_id` and the positions' `p0`… are bound here."""
+    in the same round trip and the same snapshot as the revision, for a reader that
+    needs them whenever the document is visible (a card not in the cache). The rows are
+    read before the rule is applied and dropped unless it passes, so a refused request
+    costs the reading too; `document_id` and the positions' `p0`… are bound here."""
     positions = sorted(set(principal.readable_positions))
     if not positions:
         raise NotFound(_NOT_FOUND)
@@ -136,8 +137,11 @@ async def visible_revision_with(
         raise NotFound(_NOT_FOUND)
     access_level, author, linked, events = head[0]
     if access_level == "dsp":
-        # The ДСП rule may need the cleared positions asked again: the rule as _check has it.
-        return await _check(session, principal, document_id, revision=True), rows
+        # The ДСП rule may need the cleared positions asked again: the rule as _check has
+        # it. The revision stays the one read with the rows: one read later could count
+        # a decision the rows do not show, and the card would be cached as newer than it is.
+        await _check(session, principal, document_id, revision=False)
+        return int(events), rows
     if author in positions or linked:
         return int(events), rows
     raise NotFound(_NOT_FOUND)
