@@ -44,16 +44,13 @@ QUICK_DEATH_SECONDS = 10.0
 QUICK_DEATHS = 3
 
 
-def _config(host: str, port: int) -> uvicorn.Config:
-    return uvicorn.Config(
-        APP,
-        factory=True,
-        host=host,
-        port=port,
-        access_log=False,
-        log_level="warning",
-        proxy_headers=True,
-    )
+# uvicorn's options, the same for one worker (uvicorn.run) and for each of several.
+_OPTIONS: dict[str, Any] = {
+    "factory": True,
+    "access_log": False,
+    "log_level": "warning",
+    "proxy_headers": True,
+}
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -91,22 +88,13 @@ def _worker(host: str, port: int) -> None:
     """One worker process: its own socket in the port's group, then uvicorn's server."""
     _die_with_parent()
     sock = listening_socket(host, port)
-    uvicorn.Server(_config(host, port)).run(sockets=[sock])
+    uvicorn.Server(uvicorn.Config(APP, host=host, port=port, **_OPTIONS)).run(sockets=[sock])
 
 
 def serve(host: str, port: int, workers: int) -> int:
     """Serve until SIGTERM, SIGINT or SIGHUP; the exit status (3 if workers cannot start)."""
     if workers <= 1 or not hasattr(socket, "SO_REUSEPORT"):
-        uvicorn.run(
-            APP,
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            access_log=False,
-            log_level="warning",
-            proxy_headers=True,
-        )
+        uvicorn.run(APP, host=host, port=port, workers=workers, **_OPTIONS)
         return 0
     configure_logging(json=get_settings().log_json)
     _ensure_port_free(host, port)

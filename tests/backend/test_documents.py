@@ -38,6 +38,30 @@ def _db_id(env: Env, value: str) -> Any:
     return uuid.UUID(value).hex if env.name == "sqlite" else uuid.UUID(value)
 
 
+async def _assistant_login(env: Env, position: str) -> str:
+    """The login of the assistant in a position's cabinet (not cleared for ДСП)."""
+    async with env.engine.connect() as conn:
+        login: str = (
+            await conn.execute(
+                text(
+                    "SELECT u.login FROM users u JOIN cabinet_access a ON a.user_id = u.id "
+                    "WHERE a.position_id = :p AND a.role = 'assistant'"
+                ),
+                {"p": _db_id(env, position)},
+            )
+        ).scalar_one()
+    return login
+
+
+async def _dsp_document(env: Env, to: str) -> str:
+    """A registered ДСП letter addressed to position `to`, without files; its id."""
+    card = await _card(env, access_level="dsp", addressees=[{"position_id": to, "mode": "resolve"}])
+    created = await create(env, card, [])
+    assert created.status_code == 201, created.text
+    doc_id: str = created.json()["id"]
+    return doc_id
+
+
 async def _card(env: Env, **extra: Any) -> dict[str, Any]:
     gov = await env.own_position("governor")
     card = {
@@ -198,16 +222,7 @@ async def test_dsp_documents_only_for_cleared_positions(env: Env) -> None:
     created = await create(env, card, [("a.pdf", files.pdf(1), "application/pdf")])
     assert created.status_code == 201, created.text
     doc_id = created.json()["id"]
-    async with env.engine.connect() as conn:
-        login = (
-            await conn.execute(
-                text(
-                    "SELECT u.login FROM users u JOIN cabinet_access a ON a.user_id = u.id "
-                    "WHERE a.position_id = :p AND a.role = 'assistant'"
-                ),
-                {"p": _db_id(env, minister)},
-            )
-        ).scalar_one()
+    login = await _assistant_login(env, minister)
     assistant = await env.login(login)
     assert (
         await env.client.get(f"/api/v1/documents/{doc_id}", headers=assistant)
@@ -492,25 +507,8 @@ async def test_the_card_is_refused_alike_cached_or_not(env: Env) -> None:
     today = controllers.region_today(env.settings.timezone)
     minister = await env.own_position("minister.digital")
     plain = (await create(env, await _card(env), [])).json()["id"]
-    dsp = (
-        await create(
-            env,
-            await _card(
-                env, access_level="dsp", addressees=[{"position_id": minister, "mode": "resolve"}]
-            ),
-            [],
-        )
-    ).json()["id"]
-    async with env.engine.connect() as conn:
-        login = (
-            await conn.execute(
-                text(
-                    "SELECT u.login FROM users u JOIN cabinet_access a ON a.user_id = u.id "
-                    "WHERE a.position_id = :p AND a.role = 'assistant'"
-                ),
-                {"p": _db_id(env, minister)},
-            )
-        ).scalar_one()
+    dsp = await _dsp_document(env, minister)
+    login = await _assistant_login(env, minister)
     cases = [
         (plain, await env.login("governor"), await env.login("executor")),
         (dsp, await env.login("minister.digital"), await env.login(login)),  # uncleared
@@ -548,15 +546,7 @@ async def test_a_dsp_card_is_cached_with_the_revision_read_with_it(
 
     svc = env.app.state.services
     minister = await env.own_position("minister.digital")
-    doc_id = (
-        await create(
-            env,
-            await _card(
-                env, access_level="dsp", addressees=[{"position_id": minister, "mode": "resolve"}]
-            ),
-            [],
-        )
-    ).json()["id"]
+    doc_id = await _dsp_document(env, minister)
     check = visibility._check
 
     async def a_decision_first(*args: Any, **kwargs: Any) -> int:
