@@ -20,7 +20,7 @@ from backend.domain.accounts.cache import PrincipalCache
 from backend.domain.accounts.controllers import AuthController, MeController
 from backend.domain.accounts.tokens import TokenCodec
 from backend.domain.cabinet.controllers import CabinetController
-from backend.domain.cabinet.services import folder_cache
+from backend.domain.cabinet.services import folder_cache, queue_cache
 from backend.domain.calendar.controllers import CalendarController
 from backend.domain.documents.card_cache import card_cache
 from backend.domain.documents.controllers import DocumentController
@@ -68,6 +68,7 @@ def build_services(settings: Settings) -> Services:
         page_grants=page_grants(settings.principal_cache_seconds),
         cards=card_cache(),
         folder_counts=folder_cache(),
+        queue_pages=queue_cache(),
         push=PushConfig(
             keys=VapidKeys.load_or_create(settings.keys_dir / "vapid"),
             policy=EndpointPolicy(settings.push_allowlist),

@@ -13,7 +13,7 @@ from backend.db.models import utcnow
 from backend.domain.accounts.access import Principal, load_principal
 from backend.domain.accounts.cache import PrincipalCache
 from backend.domain.accounts.tokens import TokenCodec
-from backend.domain.cabinet.services import FolderCache
+from backend.domain.cabinet.services import FolderCache, QueueCache
 from backend.domain.documents.card_cache import CachedCard, CardKey
 from backend.domain.documents.page_grants import PageGrant, PageKey
 from backend.domain.files.pages import PageCache
@@ -49,6 +49,7 @@ class Services:
     page_grants: TtlCache[PageKey, PageGrant]
     cards: TtlCache[CardKey, CachedCard]
     folder_counts: FolderCache
+    queue_pages: QueueCache
     signing: SigningContext
 
 

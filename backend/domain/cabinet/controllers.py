@@ -42,8 +42,9 @@ class CabinetController(Controller):
     ) -> QueuePage:
         """One page of a folder, newest first; pass `next_cursor` back for the next page."""
         cabinet = principal.cabinet(position_id)
-        return await services.queue(
-            db, cabinet, folder, limit, cursor, region_today(svc.settings.timezone)
+        today = region_today(svc.settings.timezone)
+        return await services.cached_queue(
+            db, cabinet, folder, limit, cursor, today, svc.queue_pages
         )
 
     @post("/read", operation_id="markRead", status_code=204)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Uuid
 
@@ -27,6 +28,7 @@ from backend.db.fastread import AnySelect, fetch_rows
 from backend.db.models import (
     FOLDERS,
     ITEM_OPEN,
+    AuditEvent,
     CabinetItem,
     CabinetMark,
     Correspondent,
@@ -131,9 +133,8 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
         raise Invalid("malformed cursor", field="cursor") from exc
 
 
-@lru_cache(maxsize=4)
-def _queue_statement(after_cursor: bool, open_only: bool) -> Select[Any]:
-    """The queue query, built once per variant with bind parameters."""
+def _page_conditions(after_cursor: bool, open_only: bool) -> list[Any]:
+    """Which items make a queue page (before the order and the limit)."""
     item = CabinetItem
     conditions = [
         item.position_id == bindparam("position_id"),
@@ -150,14 +151,65 @@ def _queue_statement(after_cursor: bool, open_only: bool) -> Select[Any]:
         conditions.append(
             exists().where(Document.id == item.document_id, Document.access_level == "open")
         )
-    # First the page of item ids from the index alone, then the documents for just those.
-    page = (
-        select(item)
-        .where(*conditions)
+    return conditions
+
+
+def _page(after_cursor: bool, open_only: bool, *columns: Any) -> Any:
+    """The page of items (plus one, to know whether more follow) from the index alone."""
+    item = CabinetItem
+    return (
+        select(*columns)
+        .where(*_page_conditions(after_cursor, open_only))
         .order_by(item.received_at.desc(), item.id.desc())
         .limit(bindparam("limit", type_=Integer()))
-        .subquery()
     )
+
+
+def _mark() -> Any:
+    return (
+        select(func.coalesce(func.sum(CabinetMark.version), 0))
+        .where(CabinetMark.position_id == bindparam("position_id", type_=Uuid()))
+        .scalar_subquery()
+    )
+
+
+@lru_cache(maxsize=2)
+def _stamp_columns(after_cursor: bool) -> tuple[Any, Any]:
+    """What a cached page is checked against: the cabinet's mark (cabinet/marks.py: any
+    change to its items) and the audit events of the documents on the page (their
+    revisions, see documents/visibility.py: any decision on them, a new version or a
+    registration included). Both only grow, so a page whose stamp is unchanged is the
+    page the query would return now. Read here with the page, from its items."""
+    on_page = _page(after_cursor, False, CabinetItem.document_id).subquery()
+    events = (
+        select(func.count())
+        .where(AuditEvent.document_id.in_(select(on_page.c.document_id)))
+        .scalar_subquery()
+    )
+    return _mark(), events
+
+
+@lru_cache(maxsize=2)
+def _check_statement(dialect: str) -> AnySelect:
+    """The stamp of a cached page, from the documents it holds: while the mark stands its
+    items are the same, and the documents given skip the items' index (a third of this
+    statement's PostgreSQL time). An array on PostgreSQL, so that the statement is one
+    whatever the page's length; SQLite expands the list."""
+    if dialect == "postgresql":
+        ids = bindparam("ids", type_=postgresql.ARRAY(Uuid()))
+        on_page = AuditEvent.document_id == func.any(ids)
+    else:
+        on_page = AuditEvent.document_id.in_(bindparam("ids", expanding=True))
+    events = select(func.count()).where(on_page).scalar_subquery()
+    return select(_mark(), events)
+
+
+@lru_cache(maxsize=4)
+def _queue_statement(after_cursor: bool, open_only: bool) -> Select[Any]:
+    """The queue query, built once per variant with bind parameters. A cacheable page
+    (not `open_only`, see cached_queue) also carries its stamp, read in the same snapshot
+    as its rows, as the last two columns of every row."""
+    page = _page(after_cursor, open_only, CabinetItem).subquery()
     pages = (
         select(func.coalesce(func.sum(DocumentFile.pages), 0))
         .where(
@@ -168,6 +220,7 @@ def _queue_statement(after_cursor: bool, open_only: bool) -> Select[Any]:
         .correlate(Document)
         .scalar_subquery()
     )
+    stamp = () if open_only else _stamp_columns(after_cursor)
     # Not the item's folder (the one asked for) nor two urgency flags: every column is
     # decoded 20 times a request.
     return (
@@ -187,6 +240,7 @@ def _queue_statement(after_cursor: bool, open_only: bool) -> Select[Any]:
             Position.title.label("author"),
             Correspondent.name.label("correspondent"),
             pages.label("pages"),
+            *stamp,
         )
         .join(Document, Document.id == page.c.document_id)
         .join(Position, Position.id == Document.author_position_id)
@@ -195,14 +249,19 @@ def _queue_statement(after_cursor: bool, open_only: bool) -> Select[Any]:
     )
 
 
-async def queue(
-    session: AsyncSession,
-    cabinet: Cabinet,
-    folder: str,
-    limit: int,
-    cursor: str | None,
-    today: dt.date,
-) -> QueuePage:
+Stamp = tuple[int, int]  # (the cabinet's mark, audit events of the page's documents)
+QueueKey = tuple[uuid.UUID, str, int, str | None, dt.date]  # position, folder, limit, cursor
+# The stamp, the documents of the rows read (the page and the one after it), the page.
+QueueCache = TtlCache[QueueKey, tuple[Stamp, list[uuid.UUID], QueuePage]]
+
+
+def queue_cache() -> QueueCache:
+    # What the stamp does not see (a renamed author position or correspondent) is bounded
+    # by the TTL, as for cached cards (documents/card_cache.py).
+    return TtlCache(ttl_seconds=30, max_entries=2_000)
+
+
+def _queue_params(cabinet: Cabinet, folder: str, limit: int, cursor: str | None) -> dict[str, Any]:
     if folder not in FOLDERS:
         raise Invalid(f"unknown folder '{folder}'; one of {', '.join(FOLDERS)}", field="folder")
     if not 1 <= limit <= 100:
@@ -214,12 +273,28 @@ async def queue(
     }
     if cursor:
         params["at"], params["last_id"] = decode_cursor(cursor)
-    query = _queue_statement(bool(cursor), not cabinet.dsp_cleared)
-    rows = await fetch_rows(session, query, params)
+    return params
+
+
+async def _read_page(
+    session: AsyncSession,
+    cabinet: Cabinet,
+    folder: str,
+    limit: int,
+    cursor: str | None,
+    today: dt.date,
+    params: dict[str, Any],
+) -> tuple[Stamp | None, list[uuid.UUID], QueuePage]:
+    """The page, its stamp (None for an empty or uncacheable page) and its rows' documents."""
+    rows = await fetch_rows(
+        session, _queue_statement(bool(cursor), not cabinet.dsp_cleared), params
+    )
+    stamp = (int(rows[0][15]), int(rows[0][16])) if rows and cabinet.dsp_cleared else None
+    documents = [row[1] for row in rows]
     more = len(rows) > limit
     rows = rows[:limit]
     # Unpacked by position: named access on 17 columns × 20 rows was a tenth of the request
-    # (15 columns now).
+    # (15 columns now, and the stamp's two).
     items = [
         QueueItem(
             item_id=item_id,
@@ -256,10 +331,56 @@ async def queue(
             author,
             correspondent,
             pages,
+            *_stamp,
         ) in rows
     ]
     next_cursor = encode_cursor(rows[-1][5], rows[-1][0]) if more else None
-    return QueuePage(items, next_cursor)
+    return stamp, documents, QueuePage(items, next_cursor)
+
+
+async def queue(
+    session: AsyncSession,
+    cabinet: Cabinet,
+    folder: str,
+    limit: int,
+    cursor: str | None,
+    today: dt.date,
+) -> QueuePage:
+    """One page of a folder, read now."""
+    params = _queue_params(cabinet, folder, limit, cursor)
+    return (await _read_page(session, cabinet, folder, limit, cursor, today, params))[2]
+
+
+async def cached_queue(
+    session: AsyncSession,
+    cabinet: Cabinet,
+    folder: str,
+    limit: int,
+    cursor: str | None,
+    today: dt.date,
+    cache: QueueCache,
+) -> QueuePage:
+    """`queue`, served again while its stamp (_stamp_columns) stands.
+
+    A page not cached is read with its stamp in one statement; a cached one costs one
+    small statement (its stamp now, _check_statement), and a page whose stamp moved is
+    read again. The key holds
+    the region day, as `overdue` does. An uncleared assistant's pages depend on the
+    documents' access level as well, so they are never cached (as folder counts)."""
+    params = _queue_params(cabinet, folder, limit, cursor)
+    key = (cabinet.position_id, folder, limit, cursor, today)
+    hit = cache.get(key) if cabinet.dsp_cleared else None
+    if hit is not None:
+        stamp, documents, page = hit
+        check = _check_statement(session.get_bind().dialect.name)
+        ids = {"position_id": cabinet.position_id, "ids": documents}
+        mark, events = (await fetch_rows(session, check, ids))[0]
+        if (int(mark), int(events)) == stamp:
+            return page
+    read, documents, page = await _read_page(session, cabinet, folder, limit, cursor, today, params)
+    if read is not None:
+        cache.put(key, (read, documents, page))
+    return page
 
 
 async def mark_read(session: AsyncSession, cabinet: Cabinet, document_id: uuid.UUID) -> None:

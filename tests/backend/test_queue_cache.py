@@ -1,0 +1,179 @@
+"""Queue pages are cached per process against a stamp (cabinet/services.py, cached_queue):
+the cabinet's mark and the audit events of the documents on the page. After every kind of
+change the served pages, first and following, equal pages read afresh; a new version with
+more pages shows at once in the queue of an approver whose own item did not change; and
+the cache is really in use: a change that neither writes an audit event nor touches a
+cabinet is not seen, the next audit event of that document makes it seen."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from typing import Any
+
+import msgspec
+from sqlalchemy import func, insert, select, update
+
+from backend.clock import region_today
+from backend.db.engine import make_sessionmaker
+from backend.db.models import FOLDERS, AuditEvent, CabinetMark, Document, User
+from backend.demo.pdfs import letter_pdf
+from backend.domain.cabinet.services import queue
+from backend.domain.routes.services import complete_signatory_step
+from tests.backend.conftest import Env
+from tests.backend.test_resolutions import registered_for, resolve
+from tests.backend.workflow import create_draft, principal_at, route_draft, scalar, visa
+
+LOGINS = ("lawyer", "minister.digital", "minister.finance", "governor", "first.deputy")
+
+
+async def _served(
+    env: Env, login: str, folder: str, limit: int = 20, cursor: str | None = None
+) -> dict[str, Any]:
+    position = await env.own_position(login)
+    params: dict[str, Any] = {"folder": folder, "limit": limit}
+    if cursor:
+        params["cursor"] = cursor
+    r = await env.client.get(
+        f"/api/v1/cabinets/{position}/queue", params=params, headers=await env.login(login)
+    )
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+async def _fresh(
+    env: Env, login: str, folder: str, limit: int = 20, cursor: str | None = None
+) -> dict[str, Any]:
+    now = dt.datetime.now(dt.UTC)
+    principal = await principal_at(env, login, now)
+    cabinet = principal.cabinet(uuid.UUID(await env.own_position(login)))
+    async with make_sessionmaker(env.engine)() as session:
+        page = await queue(
+            session, cabinet, folder, limit, cursor, region_today(env.settings.timezone, now)
+        )
+    return json.loads(msgspec.json.encode(page))  # type: ignore[no-any-return]
+
+
+async def _all_match(env: Env, step: str) -> None:
+    for login in LOGINS:
+        for folder in FOLDERS:
+            served = await _served(env, login, folder)
+            assert served == await _fresh(env, login, folder), (step, login, folder)
+            # The first page of one item and the one after it: keys with a cursor.
+            first = await _served(env, login, folder, limit=1)
+            assert first == await _fresh(env, login, folder, limit=1), (step, login, folder)
+            if first["next_cursor"]:
+                after = first["next_cursor"]
+                served = await _served(env, login, folder, limit=1, cursor=after)
+                fresh = await _fresh(env, login, folder, limit=1, cursor=after)
+                assert served == fresh, (step, login, folder, "page 2")
+
+
+async def _sign(env: Env, doc: dict[str, Any], login: str) -> None:
+    """The signatory's step as the signing flow ends it (its cryptography is tested in
+    test_signing_flow.py; here only what it changes in cabinets and on the document)."""
+    async with make_sessionmaker(env.engine)() as s:
+        user_id = await s.scalar(select(User.id).where(User.login == login))
+        assert user_id is not None
+        await complete_signatory_step(
+            s,
+            document_id=uuid.UUID(doc["id"]),
+            position_id=uuid.UUID(await env.own_position(login)),
+            user_id=user_id,
+            actor_role="own",
+            file_sha256=doc["files"][0]["sha256"],
+            now=dt.datetime.now(dt.UTC),
+            tz=env.settings.timezone,
+        )
+        await s.commit()
+
+
+async def test_cached_pages_follow_every_change(env: Env) -> None:
+    await _all_match(env, "start")  # every cabinet's pages are now cached
+    doc = await create_draft(env, addressees=[("minister.finance", "resolve")])
+    await route_draft(env, doc, [["minister.digital", "minister.finance"]], ["governor"])
+    await _all_match(env, "asked")
+    assert (await visa(env, doc["id"], "minister.digital")).status_code == 201
+    await _all_match(env, "one visa")
+    assert (await visa(env, doc["id"], "minister.finance")).status_code == 201
+    await _all_match(env, "stage done, the governor asked to sign")
+    await _sign(env, doc, "governor")
+    await _all_match(env, "signed and registered, delivered to the addressee")
+    letter = await registered_for(env)
+    await _all_match(env, "a letter to resolve")
+    r = await env.client.post(
+        f"/api/v1/cabinets/{await env.own_position('governor')}/read",
+        json={"document_id": letter["id"]},
+        headers=await env.login("governor"),
+    )
+    assert r.status_code == 204
+    await _all_match(env, "read")
+    r = await resolve(env, letter["id"], "governor")
+    assert r.status_code == 201, r.text
+    await _all_match(env, "resolved")
+    responsible = r.json()["assignments"][0]
+    r = await env.client.post(
+        f"/api/v1/assignments/{responsible['id']}/report",
+        json={"text": "Исполнено"},
+        headers=await env.login("minister.digital"),
+    )
+    assert r.status_code == 201, r.text
+    await _all_match(env, "reported")
+
+
+async def test_a_new_version_shows_in_an_untouched_approvers_queue(env: Env) -> None:
+    doc = await create_draft(env)
+    await route_draft(env, doc, [["minister.digital", "minister.finance"]], ["governor"])
+    assert (await visa(env, doc["id"], "minister.digital")).status_code == 201
+
+    def pages_of(page: dict[str, Any]) -> int:
+        return next(int(i["pages"]) for i in page["items"] if i["document_id"] == doc["id"])
+
+    assert pages_of(await _served(env, "minister.finance", "visa")) == 1  # cached now
+    finance = uuid.UUID(await env.own_position("minister.finance"))
+    marks = select(func.coalesce(func.sum(CabinetMark.version), 0)).where(
+        CabinetMark.position_id == finance
+    )
+    mark = await scalar(env, marks)
+    three = letter_pdf("Тест", "проект", "01.12.2026", "Кому", "Версия 2", ["Текст."], "Я", 3)
+    r = await env.client.post(
+        f"/api/v1/documents/{doc['id']}/versions",
+        files={"file": ("v2.pdf", three, "application/pdf")},
+        headers=await env.login("lawyer"),
+    )
+    assert r.status_code == 201, r.text
+    # The minister of finance's item was left as it was (only the visa already given is
+    # asked again): his cabinet's mark did not move, the document's audit events did.
+    assert r.json()["reasked"] == [await env.own_position("minister.digital")]
+    assert await scalar(env, marks) == mark
+    assert pages_of(await _served(env, "minister.finance", "visa")) == 3
+
+
+async def test_the_cache_is_used_until_the_stamp_moves(env: Env) -> None:
+    letter = await registered_for(env)
+    before = await _served(env, "governor", "resolve")
+    assert letter["id"] in [i["document_id"] for i in before["items"]]
+    # Behind the app's back: no audit event, no cabinet touched. The cached page stands.
+    async with env.engine.begin() as conn:
+        await conn.execute(
+            update(Document)
+            .where(Document.id == uuid.UUID(letter["id"]))
+            .values(title="Переименовано в обход аудита")
+        )
+    assert await _served(env, "governor", "resolve") == before
+    # Any audit event of that document (what every decision writes) moves the stamp.
+    async with env.engine.begin() as conn:
+        await conn.execute(
+            insert(AuditEvent).values(
+                id=uuid.uuid4(),
+                at=dt.datetime.now(dt.UTC),
+                action="test.touch",
+                document_id=uuid.UUID(letter["id"]),
+                details={},
+            )
+        )
+    titles = {
+        i["document_id"]: i["title"] for i in (await _served(env, "governor", "resolve"))["items"]
+    }
+    assert titles[letter["id"]] == "Переименовано в обход аудита"
