@@ -11,6 +11,9 @@ approver answers, the audit record and the outbox event, all in one transaction.
 
 Cold cards: every request is another document's card, asked by a user whose cabinet
 holds it, so neither the card cache nor (mostly) the principal cache helps.
+
+Cold queues: every request is another cabinet's folder (first page of 20), asked by the
+cabinet's holder, so the queue page cache (cabinet/services.py, cached_queue) does not help.
 """
 
 from __future__ import annotations
@@ -126,3 +129,36 @@ def write_card_requests(pairs: list[tuple[uuid.UUID, uuid.UUID]], data_dir: Path
         for user_id, document_id in pairs:
             f.write(f"GET\t{token(user_id)}\t/api/v1/documents/{document_id}\n")
     return len(pairs)
+
+
+_QUEUES = """
+SELECT DISTINCT ON (ci.position_id, ci.folder) h.user_id, ci.position_id, ci.folder
+FROM cabinet_items ci
+JOIN position_holders h ON h.position_id = ci.position_id
+WHERE ci.state = 'open'
+ORDER BY ci.position_id, ci.folder, h.user_id
+"""
+
+
+async def cabinet_folders(db_url: str) -> list[tuple[uuid.UUID, uuid.UUID, str]]:
+    """(user, position, folder) for every folder with open items, with its holder."""
+    conn = await asyncpg.connect(db_url)
+    try:
+        rows = await conn.fetch(_QUEUES)
+    finally:
+        await conn.close()
+    found = [(r[0], r[1], r[2]) for r in rows]
+    random.Random(1).shuffle(found)
+    return found
+
+
+def write_queue_requests(
+    found: list[tuple[uuid.UUID, uuid.UUID, str]], data_dir: Path, out: Path
+) -> int:
+    """One line per queue page for bench/walk.lua: GET, token, path."""
+    token = _Tokens(data_dir)
+    with out.open("w") as f:
+        for user_id, position_id, folder in found:
+            path = f"/api/v1/cabinets/{position_id}/queue?folder={folder}&limit=20"
+            f.write(f"GET\t{token(user_id)}\t{path}\n")
+    return len(found)

@@ -5,9 +5,10 @@
 Needs a loaded bench database and its data dir (`python -m bench.run --keep --db NAME
 --data-dir DIR`). Calls the ASGI app directly (lifespan included) and prints the CPU time
 of this process (`time.process_time`, so PostgreSQL's share is not in it) per request,
-for each endpoint named, twice. `card-cold` asks for a different document by a different
-user each time (the pairs `bench.run` uses, from `--skip` on; the first fifth of them
-unmeasured, to warm the connections). `visa` posts real visas, one after the other, each
+for each endpoint named, twice. `queue-cold` asks for another cabinet's folder each time
+(from `--skip` on). `card-cold` asks for a different document by a different user each
+time (the pairs `bench.run` uses, from `--skip` on). Of these the first fifth is
+unmeasured, to warm the connections. `visa` posts real visas, one after the other, each
 another open approval by its approver (the list `bench.run` uses, in its `spread` order,
 from `--skip` on; it changes the data, so each run uses approvals no run has used). The
 access log goes to stdout; redirect it.
@@ -87,7 +88,7 @@ async def _per_request(call: Call, requests: list[Request]) -> float:
 
 async def main(args: argparse.Namespace) -> None:
     from backend.app import create_app
-    from bench.decisions import _Tokens, pending_visas, spread, visible_cards
+    from bench.decisions import _Tokens, cabinet_folders, pending_visas, spread, visible_cards
 
     pg = f"{args.pg.rstrip('/')}/{args.db}"
     os.environ["KABINET_DATABASE_URL"] = pg.replace("postgresql://", "postgresql+asyncpg://")
@@ -125,6 +126,17 @@ async def main(args: argparse.Namespace) -> None:
                 )
                 for u, d in pairs[: args.requests * 3]
             ]
+        if "queue-cold" in args.endpoints:
+            found = (await cabinet_folders(pg))[args.skip :]
+            differing["queue-cold"] = [
+                (
+                    f"/api/v1/cabinets/{p}/queue",
+                    f"folder={f}&limit=20".encode(),
+                    [(b"authorization", f"Bearer {tokens(u)}".encode())],
+                    b"",
+                )
+                for u, p, f in found[: args.requests * 3]
+            ]
         if "visa" in args.endpoints:
             rows = spread(await pending_visas(pg, args.skip + args.requests * 3), 32)
             differing["visa"] = [
@@ -159,13 +171,18 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     p = argparse.ArgumentParser(prog="bench.inprocess", description=__doc__.split("\n\n")[0])
     p.add_argument(
-        "endpoints", nargs="+", choices=["health", "me", "folders", "queue", "card-cold", "visa"]
+        "endpoints",
+        nargs="+",
+        choices=["health", "me", "folders", "queue", "queue-cold", "card-cold", "visa"],
     )
     p.add_argument("--db", default="kabinet_bench")
     p.add_argument("--data-dir", type=Path, required=True)
     p.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432")
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument(
-        "--skip", type=int, default=0, help="card-cold, visa: start this far into the list"
+        "--skip",
+        type=int,
+        default=0,
+        help="queue-cold, card-cold, visa: start this far into the list",
     )
     asyncio.run(main(p.parse_args()))

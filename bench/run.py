@@ -452,8 +452,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--endpoints",
         type=lambda v: set(v.split(",")),
-        default={"health", "me", "folders", "queue", "card", "card-cold", "page", "visa"},
-        help="comma-separated subset of health,me,folders,queue,card,card-cold,page,visa",
+        default={
+            "health",
+            "me",
+            "folders",
+            "queue",
+            "queue-cold",
+            "card",
+            "card-cold",
+            "page",
+            "visa",
+        },
+        help="comma-separated subset of "
+        "health,me,folders,queue,queue-cold,card,card-cold,page,visa",
     )
     p.add_argument(
         "--visas",
@@ -567,10 +578,10 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 if args.ratio_rounds and {"health", "queue"} <= args.endpoints:
                     interleaved[w] = _interleaved_ratio(wrk, dict(urls), token, args)
+                if "queue-cold" in args.endpoints:
+                    results.append(_cold_queue_run(wrk, server, meter, args, db_url, data_dir, w))
                 if "card-cold" in args.endpoints:
-                    cold = _cold_card_run(wrk, server, meter, args, db_url, data_dir, w)
-                    if cold is not None:
-                        results.append(cold)
+                    results.append(_cold_card_run(wrk, server, meter, args, db_url, data_dir, w))
                 if args.visas and "visa" in args.endpoints:
                     # Last: it uses up open approvals, and leaves the database changed.
                     visa = _visa_run(wrk, server, meter, args, db_url, data_dir, w)
@@ -737,6 +748,56 @@ def _interleaved_ratio(
     return pairs
 
 
+def _cold_walk(
+    name: str,
+    wrk: str,
+    server: Server,
+    meter: CpuMeter,
+    args: argparse.Namespace,
+    data_dir: Path,
+    workers: int,
+    found: list[Any],
+    write: Any,
+) -> WrkResult:
+    """GET a different thing per request (bench/walk.lua). The warm-up walks other things
+    than the measured run (the last 10,000 of the list, or a fifth of a small region's),
+    so that what is measured stays cold while the server's connections have prepared and
+    planned the statements, as the other endpoints' warm-ups do for theirs."""
+    n_warm = min(10_000, len(found) // 5)
+    warm, found = found[-n_warm:], found[:-n_warm]
+    warmup = data_dir / f"{name}-warmup-{workers}.tsv"
+    write(warm, data_dir, warmup)
+    if args.warmup:
+        _walk_wrk(wrk, server, args, warmup, args.warmup, once=False)()
+    requests = data_dir / f"{name}-{workers}.tsv"
+    write(found, data_dir, requests)
+    r = _walk(name, wrk, server, meter, args, workers, requests, args.duration, once=False)
+    if r.requests > len(found):
+        print(
+            f"  {name}: {r.requests} requests over a list of {len(found)}: "
+            "the list wrapped, later requests may have hit a cache",
+            file=sys.stderr,
+        )
+    return r
+
+
+def _cold_queue_run(
+    wrk: str,
+    server: Server,
+    meter: CpuMeter,
+    args: argparse.Namespace,
+    db_url: str,
+    data_dir: Path,
+    workers: int,
+) -> WrkResult:
+    """GET another cabinet's folder per request, each by the cabinet's holder."""
+    from bench import decisions
+
+    found = asyncio.run(decisions.cabinet_folders(db_url))
+    write = decisions.write_queue_requests
+    return _cold_walk("queue-cold", wrk, server, meter, args, data_dir, workers, found, write)
+
+
 def _cold_card_run(
     wrk: str,
     server: Server,
@@ -745,31 +806,13 @@ def _cold_card_run(
     db_url: str,
     data_dir: Path,
     workers: int,
-) -> WrkResult | None:
+) -> WrkResult:
     """GET a different document's card per request, each by a user who may see it."""
     from bench import decisions
 
     pairs = asyncio.run(decisions.visible_cards(db_url, 200_000))
-    # The warm-up walks other documents than the measured run (the last 10,000, or a
-    # fifth of a small region's), so that what is measured stays cold while the server's
-    # connections have prepared and planned the card's statements, as the other
-    # endpoints' warm-ups do for theirs.
-    n_warm = min(10_000, len(pairs) // 5)
-    warm, pairs = pairs[-n_warm:], pairs[:-n_warm]
-    warmup = data_dir / f"cards-warmup-{workers}.tsv"
-    decisions.write_card_requests(warm, data_dir, warmup)
-    if args.warmup:
-        _walk_wrk(wrk, server, args, warmup, args.warmup, once=False)()
-    requests = data_dir / f"cards-{workers}.tsv"
-    decisions.write_card_requests(pairs, data_dir, requests)
-    r = _walk("card-cold", wrk, server, meter, args, workers, requests, args.duration, once=False)
-    if r.requests > len(pairs):
-        print(
-            f"  card-cold: {r.requests} requests over {len(pairs)} documents: "
-            "the list wrapped, later requests may have hit the card cache",
-            file=sys.stderr,
-        )
-    return r
+    write = decisions.write_card_requests
+    return _cold_walk("card-cold", wrk, server, meter, args, data_dir, workers, pairs, write)
 
 
 def _visa_run(

@@ -1,7 +1,8 @@
 -- wrk script that walks a list of prepared requests, one per line of the file named by
 -- KABINET_BENCH_REQUESTS: "METHOD<TAB>token<TAB>path[<TAB>json body]". Used for runs in
 -- which every request must differ: visas (each a different open approval, with its own
--- Idempotency-Key, as the PWA sends it) and cold cards (each another document).
+-- Idempotency-Key, as the PWA sends it), cold cards (each another document) and cold
+-- queues (each another cabinet's folder).
 -- With `once` lines are sent once; when they run out the last one repeats (a visa then
 -- answers 409, counted by wrk as non-2xx, so an exhausted list shows in the table).
 -- Otherwise the list wraps around.
