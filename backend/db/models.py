@@ -197,7 +197,9 @@ class Document(Base):
     kind: Mapped[str] = mapped_column(String(32))
     title: Mapped[str] = mapped_column(String(1000))
     summary: Mapped[str | None] = mapped_column(Text)
-    access_level: Mapped[str] = mapped_column(String(8), default="open")  # open | dsp
+    # open | dsp. Set at creation and never changed: cached queue pages and folder counts
+    # of viewers not cleared for ДСП rely on it (cabinet/services.py, _stamp_columns).
+    access_level: Mapped[str] = mapped_column(String(8), default="open")
     # draft | on_route | signed | registered | closed
     state: Mapped[str] = mapped_column(String(16))
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id"))

@@ -3,7 +3,8 @@ the cabinet's mark and the audit events of the documents on the page. After ever
 change the served pages, first and following, equal pages read afresh; a new version with
 more pages shows at once in the queue of an approver whose own item did not change; and
 the cache is really in use: a change that neither writes an audit event nor touches a
-cabinet is not seen, the next audit event of that document makes it seen."""
+cabinet is not seen, the next audit event of that document makes it seen. A viewer not
+cleared for ДСП and a cleared one of the same cabinet each get their own pages and counts."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from backend.demo.pdfs import letter_pdf
 from backend.domain.cabinet.services import queue
 from backend.domain.routes.services import complete_signatory_step
 from tests.backend.conftest import Env
+from tests.backend.test_documents import _assistant_login, _dsp_document
 from tests.backend.test_resolutions import registered_for, resolve
 from tests.backend.workflow import create_draft, principal_at, route_draft, scalar, visa
 
@@ -29,9 +31,14 @@ LOGINS = ("lawyer", "minister.digital", "minister.finance", "governor", "first.d
 
 
 async def _served(
-    env: Env, login: str, folder: str, limit: int = 20, cursor: str | None = None
+    env: Env,
+    login: str,
+    folder: str,
+    limit: int = 20,
+    cursor: str | None = None,
+    position: str | None = None,
 ) -> dict[str, Any]:
-    position = await env.own_position(login)
+    position = position or await env.own_position(login)
     params: dict[str, Any] = {"folder": folder, "limit": limit}
     if cursor:
         params["cursor"] = cursor
@@ -177,3 +184,27 @@ async def test_the_cache_is_used_until_the_stamp_moves(env: Env) -> None:
         i["document_id"]: i["title"] for i in (await _served(env, "governor", "resolve"))["items"]
     }
     assert titles[letter["id"]] == "Переименовано в обход аудита"
+
+
+async def test_a_viewer_not_cleared_for_dsp_has_pages_of_its_own(env: Env) -> None:
+    minister = await env.own_position("minister.digital")
+    assistant = await _assistant_login(env, minister)  # not cleared
+    dsp = await _dsp_document(env, minister)
+
+    async def resolve_count(login: str) -> int:
+        r = await env.client.get(
+            f"/api/v1/cabinets/{minister}/folders", headers=await env.login(login)
+        )
+        assert r.status_code == 200, r.text
+        return next(int(f["count"]) for f in r.json() if f["folder"] == "resolve")
+
+    # Each twice, alternating: the second time from the cache, if the key mixed them up
+    # one would be served the other's page.
+    counts = {}
+    for login in ("minister.digital", assistant, "minister.digital", assistant):
+        page = await _served(env, login, "resolve", limit=100, position=minister)
+        seen = dsp in [i["document_id"] for i in page["items"]]
+        assert seen == (login == "minister.digital"), login
+        counts.setdefault(login, set()).add(await resolve_count(login))
+    assert len(counts["minister.digital"]) == len(counts[assistant]) == 1
+    assert counts["minister.digital"].pop() == counts[assistant].pop() + 1

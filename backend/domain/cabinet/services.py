@@ -81,9 +81,10 @@ async def folder_counts(
     return [FolderCount(f, *map(int, rows.get(f, (0, 0, 0)))) for f in FOLDERS]
 
 
-# Cached counts: (position, region day) -> (the cabinet's mark, its counts). The mark is
-# read on every request and decides; the TTL only bounds what an idle cabinet keeps.
-FolderKey = tuple[uuid.UUID, dt.date]
+# Cached counts: (position, ДСП left out, region day) -> (the cabinet's mark, its counts).
+# The mark is read on every request and decides; the TTL only bounds what an idle cabinet
+# keeps.
+FolderKey = tuple[uuid.UUID, bool, dt.date]
 FolderCache = TtlCache[FolderKey, tuple[int, list[FolderCount]]]
 _MARK = select(func.coalesce(func.sum(CabinetMark.version), 0)).where(
     CabinetMark.position_id == bindparam("position_id", type_=Uuid())
@@ -101,13 +102,12 @@ async def cached_folder_counts(
 
     The mark is read before the counts: a change committed in between shows in the counts
     and moves the mark past what is stored, so the next request recomputes; stored counts
-    are never older than their mark. An uncleared assistant's counts also depend on the
-    documents' access level, which marks do not follow: those are never cached."""
-    if not cabinet.dsp_cleared:
-        return await folder_counts(session, cabinet, today)
+    are never older than their mark. A viewer not cleared for ДСП counts only open
+    documents' items: their own entry, keyed so, valid while the documents' access levels
+    stand (see _stamp_columns)."""
     # No row: untouched since the data was loaded (0).
     mark = int((await fetch_rows(session, _MARK, {"position_id": cabinet.position_id}))[0][0])
-    key = (cabinet.position_id, today)
+    key = (cabinet.position_id, not cabinet.dsp_cleared, today)
     hit = cache.get(key)
     if hit is not None and hit[0] == mark:
         return hit[1]
@@ -173,14 +173,19 @@ def _mark() -> Any:
     )
 
 
-@lru_cache(maxsize=2)
-def _stamp_columns(after_cursor: bool) -> tuple[Any, Any]:
+@lru_cache(maxsize=4)
+def _stamp_columns(after_cursor: bool, open_only: bool) -> tuple[Any, Any]:
     """What a cached page is checked against: the cabinet's mark (cabinet/marks.py: any
     change to its items) and the audit events of the documents on the page (their
     revisions, see documents/visibility.py: any decision on them, a new version or a
     registration included). Both only grow, so a page whose stamp is unchanged is the
-    page the query would return now. Read here with the page, from its items."""
-    on_page = _page(after_cursor, False, CabinetItem.document_id).subquery()
+    page the query would return now. Read here with the page, from its items.
+
+    A viewer not cleared for ДСП sees only open documents' items, so that page depends on
+    the documents' access level too. It is set when a document is created and nothing
+    changes it; a feature that does (lifting the ДСП mark) must touch the cabinets that
+    hold the document's items (cabinet/marks.py), as any change to an item does."""
+    on_page = _page(after_cursor, open_only, CabinetItem.document_id).subquery()
     events = (
         select(func.count())
         .where(AuditEvent.document_id.in_(select(on_page.c.document_id)))
@@ -206,9 +211,9 @@ def _check_statement(dialect: str) -> AnySelect:
 
 @lru_cache(maxsize=4)
 def _queue_statement(after_cursor: bool, open_only: bool) -> Select[Any]:
-    """The queue query, built once per variant with bind parameters. A cacheable page
-    (not `open_only`, see cached_queue) also carries its stamp, read in the same snapshot
-    as its rows, as the last two columns of every row."""
+    """The queue query, built once per variant with bind parameters. Every row also
+    carries the page's stamp (cached_queue), read in the same snapshot as the rows, as
+    its last two columns."""
     page = _page(after_cursor, open_only, CabinetItem).subquery()
     pages = (
         select(func.coalesce(func.sum(DocumentFile.pages), 0))
@@ -220,7 +225,6 @@ def _queue_statement(after_cursor: bool, open_only: bool) -> Select[Any]:
         .correlate(Document)
         .scalar_subquery()
     )
-    stamp = () if open_only else _stamp_columns(after_cursor)
     # Not the item's folder (the one asked for) nor two urgency flags: every column is
     # decoded 20 times a request.
     return (
@@ -240,7 +244,7 @@ def _queue_statement(after_cursor: bool, open_only: bool) -> Select[Any]:
             Position.title.label("author"),
             Correspondent.name.label("correspondent"),
             pages.label("pages"),
-            *stamp,
+            *_stamp_columns(after_cursor, open_only),
         )
         .join(Document, Document.id == page.c.document_id)
         .join(Position, Position.id == Document.author_position_id)
@@ -250,7 +254,8 @@ def _queue_statement(after_cursor: bool, open_only: bool) -> Select[Any]:
 
 
 Stamp = tuple[int, int]  # (the cabinet's mark, audit events of the page's documents)
-QueueKey = tuple[uuid.UUID, str, int, str | None, dt.date]  # position, folder, limit, cursor
+# (position, ДСП left out, folder, limit, cursor, region day)
+QueueKey = tuple[uuid.UUID, bool, str, int, str | None, dt.date]
 # The stamp, the documents of the rows read (the page and the one after it), the page.
 QueueCache = TtlCache[QueueKey, tuple[Stamp, list[uuid.UUID], QueuePage]]
 
@@ -285,11 +290,11 @@ async def _read_page(
     today: dt.date,
     params: dict[str, Any],
 ) -> tuple[Stamp | None, list[uuid.UUID], QueuePage]:
-    """The page, its stamp (None for an empty or uncacheable page) and its rows' documents."""
+    """The page, its stamp (None for an empty page) and its rows' documents."""
     rows = await fetch_rows(
         session, _queue_statement(bool(cursor), not cabinet.dsp_cleared), params
     )
-    stamp = (int(rows[0][15]), int(rows[0][16])) if rows and cabinet.dsp_cleared else None
+    stamp = (int(rows[0][15]), int(rows[0][16])) if rows else None
     documents = [row[1] for row in rows]
     more = len(rows) > limit
     rows = rows[:limit]
@@ -364,12 +369,12 @@ async def cached_queue(
 
     A page not cached is read with its stamp in one statement; a cached one costs one
     small statement (its stamp now, _check_statement), and a page whose stamp moved is
-    read again. The key holds
-    the region day, as `overdue` does. An uncleared assistant's pages depend on the
-    documents' access level as well, so they are never cached (as folder counts)."""
+    read again. The key holds the region day, as `overdue` does, and whether ДСП
+    documents are left out (a viewer not cleared for them: folder_counts), so that two
+    viewers of one cabinet never share a page they would not both see."""
     params = _queue_params(cabinet, folder, limit, cursor)
-    key = (cabinet.position_id, folder, limit, cursor, today)
-    hit = cache.get(key) if cabinet.dsp_cleared else None
+    key = (cabinet.position_id, not cabinet.dsp_cleared, folder, limit, cursor, today)
+    hit = cache.get(key)
     if hit is not None:
         stamp, documents, page = hit
         check = _check_statement(session.get_bind().dialect.name)
