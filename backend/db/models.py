@@ -334,6 +334,10 @@ class CabinetMark(Base):
 
 
 class AuditEvent(Base):
+    """Append-only: never updated nor deleted. A document's count of events is its
+    revision, which cached cards and queue pages are checked against (deleting one and
+    adding one would hide a change)."""
+
     __tablename__ = "audit_events"
     id: Mapped[uuid.UUID] = _pk()
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -261,8 +261,10 @@ QueueCache = TtlCache[QueueKey, tuple[Stamp, list[uuid.UUID], QueuePage]]
 
 
 def queue_cache() -> QueueCache:
-    # What the stamp does not see (a renamed author position or correspondent) is bounded
-    # by the TTL, as for cached cards (documents/card_cache.py).
+    # What the stamp does not see is bounded by the TTL, as for cached cards
+    # (documents/card_cache.py): a position or correspondent renamed (no endpoint does it
+    # today), or a document field changed without an audit event (nothing does: every
+    # write to one is a decision that records its event in the same transaction).
     return TtlCache(ttl_seconds=30, max_entries=2_000)
 
 
@@ -385,6 +387,8 @@ async def cached_queue(
     read, documents, page = await _read_page(session, cabinet, folder, limit, cursor, today, params)
     if read is not None:
         cache.put(key, (read, documents, page))
+    else:
+        cache.forget(key)  # emptied: nothing to check the next request against
     return page
 
 
