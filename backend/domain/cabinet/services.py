@@ -104,7 +104,7 @@ async def cached_folder_counts(
     and moves the mark past what is stored, so the next request recomputes; stored counts
     are never older than their mark. A viewer not cleared for ДСП counts only open
     documents' items: their own entry, keyed so, valid while the documents' access levels
-    stand (see _stamp_columns)."""
+    stand (see _mark)."""
     # No row: untouched since the data was loaded (0).
     mark = int((await fetch_rows(session, _MARK, {"position_id": cabinet.position_id}))[0][0])
     key = (cabinet.position_id, not cabinet.dsp_cleared, today)
@@ -133,8 +133,47 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
         raise Invalid("malformed cursor", field="cursor") from exc
 
 
-def _page_conditions(after_cursor: bool, open_only: bool) -> list[Any]:
-    """Which items make a queue page (before the order and the limit)."""
+# The stamp a cached page is checked against (cached_queue): the cabinet's mark
+# (cabinet/marks.py: any change to its items) and the number of audit events of the
+# documents on the page (their revisions, documents/visibility.py: any decision on them, a
+# new version or a registration included). Both only grow, so a page whose stamp is
+# unchanged is the page the query would return now.
+#
+# A viewer not cleared for ДСП sees only open documents' items, so that page depends on
+# the documents' access level too. It is set when a document is created and nothing
+# changes it; a feature that does (lifting the ДСП mark) must touch the cabinets that hold
+# the document's items (cabinet/marks.py), as any change to an item does.
+
+
+def _mark() -> Any:
+    return (
+        select(func.coalesce(func.sum(CabinetMark.version), 0))
+        .where(CabinetMark.position_id == bindparam("position_id", type_=Uuid()))
+        .scalar_subquery()
+    )
+
+
+@lru_cache(maxsize=2)
+def _check_statement(dialect: str) -> AnySelect:
+    """The stamp of a cached page now, from the documents it holds: while the mark stands
+    its items are the same, and the documents given skip the items' index (a third of
+    this statement's PostgreSQL time). An array on PostgreSQL, so that the statement is one
+    whatever the page's length; SQLite expands the list."""
+    if dialect == "postgresql":
+        ids = bindparam("ids", type_=postgresql.ARRAY(Uuid()))
+        on_page = AuditEvent.document_id == func.any(ids)
+    else:
+        on_page = AuditEvent.document_id.in_(bindparam("ids", expanding=True))
+    events = select(func.count()).where(on_page).scalar_subquery()
+    return select(_mark(), events)
+
+
+@lru_cache(maxsize=4)
+def _queue_statement(after_cursor: bool, open_only: bool) -> Select[Any]:
+    """The queue query, built once per variant with bind parameters. Every row also
+    carries what the page's stamp is made of, read in the same snapshot as the rows: the
+    cabinet's mark and its document's audit events (one index probe per row: a count
+    over the page's items again was 30 % of the statement)."""
     item = CabinetItem
     conditions = [
         item.position_id == bindparam("position_id"),
@@ -151,70 +190,14 @@ def _page_conditions(after_cursor: bool, open_only: bool) -> list[Any]:
         conditions.append(
             exists().where(Document.id == item.document_id, Document.access_level == "open")
         )
-    return conditions
-
-
-def _page(after_cursor: bool, open_only: bool, *columns: Any) -> Any:
-    """The page of items (plus one, to know whether more follow) from the index alone."""
-    item = CabinetItem
-    return (
-        select(*columns)
-        .where(*_page_conditions(after_cursor, open_only))
+    # First the page of item ids from the index alone, then the documents for just those.
+    page = (
+        select(item)
+        .where(*conditions)
         .order_by(item.received_at.desc(), item.id.desc())
         .limit(bindparam("limit", type_=Integer()))
+        .subquery()
     )
-
-
-def _mark() -> Any:
-    return (
-        select(func.coalesce(func.sum(CabinetMark.version), 0))
-        .where(CabinetMark.position_id == bindparam("position_id", type_=Uuid()))
-        .scalar_subquery()
-    )
-
-
-@lru_cache(maxsize=4)
-def _stamp_columns(after_cursor: bool, open_only: bool) -> tuple[Any, Any]:
-    """What a cached page is checked against: the cabinet's mark (cabinet/marks.py: any
-    change to its items) and the audit events of the documents on the page (their
-    revisions, see documents/visibility.py: any decision on them, a new version or a
-    registration included). Both only grow, so a page whose stamp is unchanged is the
-    page the query would return now. Read here with the page, from its items.
-
-    A viewer not cleared for ДСП sees only open documents' items, so that page depends on
-    the documents' access level too. It is set when a document is created and nothing
-    changes it; a feature that does (lifting the ДСП mark) must touch the cabinets that
-    hold the document's items (cabinet/marks.py), as any change to an item does."""
-    on_page = _page(after_cursor, open_only, CabinetItem.document_id).subquery()
-    events = (
-        select(func.count())
-        .where(AuditEvent.document_id.in_(select(on_page.c.document_id)))
-        .scalar_subquery()
-    )
-    return _mark(), events
-
-
-@lru_cache(maxsize=2)
-def _check_statement(dialect: str) -> AnySelect:
-    """The stamp of a cached page, from the documents it holds: while the mark stands its
-    items are the same, and the documents given skip the items' index (a third of this
-    statement's PostgreSQL time). An array on PostgreSQL, so that the statement is one
-    whatever the page's length; SQLite expands the list."""
-    if dialect == "postgresql":
-        ids = bindparam("ids", type_=postgresql.ARRAY(Uuid()))
-        on_page = AuditEvent.document_id == func.any(ids)
-    else:
-        on_page = AuditEvent.document_id.in_(bindparam("ids", expanding=True))
-    events = select(func.count()).where(on_page).scalar_subquery()
-    return select(_mark(), events)
-
-
-@lru_cache(maxsize=4)
-def _queue_statement(after_cursor: bool, open_only: bool) -> Select[Any]:
-    """The queue query, built once per variant with bind parameters. Every row also
-    carries the page's stamp (cached_queue), read in the same snapshot as the rows, as
-    its last two columns."""
-    page = _page(after_cursor, open_only, CabinetItem).subquery()
     pages = (
         select(func.coalesce(func.sum(DocumentFile.pages), 0))
         .where(
@@ -244,7 +227,10 @@ def _queue_statement(after_cursor: bool, open_only: bool) -> Select[Any]:
             Position.title.label("author"),
             Correspondent.name.label("correspondent"),
             pages.label("pages"),
-            *_stamp_columns(after_cursor, open_only),
+            _mark(),
+            select(func.count())
+            .where(AuditEvent.document_id == page.c.document_id)
+            .scalar_subquery(),
         )
         .join(Document, Document.id == page.c.document_id)
         .join(Position, Position.id == Document.author_position_id)
@@ -296,8 +282,10 @@ async def _read_page(
     rows = await fetch_rows(
         session, _queue_statement(bool(cursor), not cabinet.dsp_cleared), params
     )
-    stamp = (int(rows[0][15]), int(rows[0][16])) if rows else None
-    documents = [row[1] for row in rows]
+    # Each document once, as the check counts them (a document may hold two items).
+    events = {row[1]: int(row[16]) for row in rows}
+    stamp = (int(rows[0][15]), sum(events.values())) if rows else None
+    documents = list(events)
     more = len(rows) > limit
     rows = rows[:limit]
     # Unpacked by position: named access on 17 columns × 20 rows was a tenth of the request
@@ -367,7 +355,7 @@ async def cached_queue(
     today: dt.date,
     cache: QueueCache,
 ) -> QueuePage:
-    """`queue`, served again while its stamp (_stamp_columns) stands.
+    """`queue`, served again while its stamp (see _mark) stands.
 
     A page not cached is read with its stamp in one statement; a cached one costs one
     small statement (its stamp now, _check_statement), and a page whose stamp moved is
