@@ -4,7 +4,9 @@ change the served pages, first and following, equal pages read afresh; a new ver
 more pages shows at once in the queue of an approver whose own item did not change; and
 the cache is really in use: a change that neither writes an audit event nor touches a
 cabinet is not seen, the next audit event of that document makes it seen. A viewer not
-cleared for ДСП and a cleared one of the same cabinet each get their own pages and counts."""
+cleared for ДСП and a cleared one of the same cabinet each get their own pages and counts.
+And the rule the stamp rests on is watched: every transaction that writes a document or
+its files writes an audit event too."""
 
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ import uuid
 from typing import Any
 
 import msgspec
-from sqlalchemy import func, insert, select, update
+import pytest
+from sqlalchemy import event, func, insert, select, update
 
 from backend.clock import region_today
 from backend.db.engine import make_sessionmaker
@@ -233,3 +236,71 @@ async def test_a_viewer_not_cleared_for_dsp_has_pages_of_its_own(env: Env) -> No
     assert dsp_items >= 1  # this test's letter, and other tests' on a shared database
     assert len(counts["minister.digital"]) == len(counts[assistant]) == 1
     assert counts["minister.digital"].pop() == counts[assistant].pop() + dsp_items
+
+
+async def test_every_write_to_a_document_comes_with_its_audit_event(env: Env) -> None:
+    """The rule the stamp (and the card cache) rests on: a transaction that writes a
+    document or its files also writes an audit event of it. Watched on SQLite, where every
+    statement goes through SQLAlchemy's events (on PostgreSQL fastread sends the hot ones
+    straight to asyncpg), over a draft's whole life and a letter's."""
+    if env.name != "sqlite":
+        pytest.skip("on PostgreSQL the hot statements run past SQLAlchemy's events")
+    engine = env.engine.sync_engine
+    open_: dict[int, tuple[list[str], set[str]]] = {}
+    unaudited: list[list[str]] = []
+    audited_writes: list[list[str]] = []
+
+    def executed(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        words = statement.split(None, 3)
+        verb, table = words[0].upper(), (words[2] if words[0].upper() == "INSERT" else words[1])
+        writes, audited = open_.setdefault(id(conn), ([], set()))
+        if verb in ("INSERT", "UPDATE", "DELETE") and table in ("documents", "document_files"):
+            writes.append(statement.split("\n")[0][:80])
+        if verb == "INSERT" and table == "audit_events":
+            audited.add("yes")
+
+    def committed(conn: Any) -> None:
+        writes, audited = open_.pop(id(conn), ([], set()))
+        if writes:
+            (audited_writes if audited else unaudited).append(writes)
+
+    def rolled_back(conn: Any) -> None:
+        open_.pop(id(conn), None)
+
+    listeners = (
+        ("before_cursor_execute", executed),
+        ("commit", committed),
+        ("rollback", rolled_back),
+    )
+    for name, fn in listeners:
+        event.listen(engine, name, fn)
+    try:
+        doc = await create_draft(env, addressees=[("minister.finance", "resolve")])
+        await route_draft(env, doc, [["minister.digital", "minister.finance"]], ["governor"])
+        assert (await visa(env, doc["id"], "minister.digital")).status_code == 201
+        r = await visa(env, doc["id"], "minister.finance", "rejected", comment="Переделать")
+        assert r.status_code == 201, r.text
+        two = letter_pdf("Тест", "проект", "01.12.2026", "Кому", "Версия 2", ["Текст."], "Я", 2)
+        r = await env.client.post(
+            f"/api/v1/documents/{doc['id']}/versions",
+            files={"file": ("v2.pdf", two, "application/pdf")},
+            headers=await env.login("lawyer"),
+        )
+        assert r.status_code == 201, r.text
+        doc["files"][0]["sha256"] = r.json()["sha256"]
+        r = await env.client.post(
+            f"/api/v1/documents/{doc['id']}/route/start", headers=await env.login("lawyer")
+        )
+        assert r.status_code == 201, r.text
+        for login in ("minister.digital", "minister.finance"):
+            assert (await visa(env, doc["id"], login)).status_code == 201
+        await _sign(env, doc, "governor")
+        letter = await registered_for(env)
+        assert (await resolve(env, letter["id"], "governor")).status_code == 201
+    finally:
+        for name, fn in listeners:
+            event.remove(engine, name, fn)
+    assert not unaudited
+    # Seen at all: the creations, the route's start and return, the version, the
+    # registration.
+    assert len(audited_writes) >= 5, audited_writes
