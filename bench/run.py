@@ -578,10 +578,11 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 if args.ratio_rounds and {"health", "queue"} <= args.endpoints:
                     interleaved[w] = _interleaved_ratio(wrk, dict(urls), token, args)
-                if "queue-cold" in args.endpoints:
-                    results.append(_cold_queue_run(wrk, server, meter, args, db_url, data_dir, w))
-                if "card-cold" in args.endpoints:
-                    results.append(_cold_card_run(wrk, server, meter, args, db_url, data_dir, w))
+                for cold in ("queue-cold", "card-cold"):
+                    if cold in args.endpoints:
+                        results.append(
+                            _cold_run(cold, wrk, server, meter, args, db_url, data_dir, w)
+                        )
                 if args.visas and "visa" in args.endpoints:
                     # Last: it uses up open approvals, and leaves the database changed.
                     visa = _visa_run(wrk, server, meter, args, db_url, data_dir, w)
@@ -748,21 +749,31 @@ def _interleaved_ratio(
     return pairs
 
 
-def _cold_walk(
+def _cold_run(
     name: str,
     wrk: str,
     server: Server,
     meter: CpuMeter,
     args: argparse.Namespace,
+    db_url: str,
     data_dir: Path,
     workers: int,
-    found: list[Any],
-    write: Any,
 ) -> WrkResult:
-    """GET a different thing per request (bench/walk.lua). The warm-up walks other things
-    than the measured run (the last 10,000 of the list, or a fifth of a small region's),
-    so that what is measured stays cold while the server's connections have prepared and
-    planned the statements, as the other endpoints' warm-ups do for theirs."""
+    """GET a different thing per request (bench/walk.lua, lists from bench/decisions.py):
+    `queue-cold` another cabinet's folder, by the cabinet's holder; `card-cold` another
+    document's card, by a user who may see it. The warm-up walks other things than the
+    measured run (the last 10,000 of the list, or a fifth of a small region's), so that
+    what is measured stays cold while the server's connections have prepared and planned
+    the statements, as the other endpoints' warm-ups do for theirs."""
+    from bench import decisions
+
+    found: list[Any]
+    if name == "queue-cold":
+        found = asyncio.run(decisions.cabinet_folders(db_url))
+        write: Any = decisions.write_queue_requests
+    else:
+        found = asyncio.run(decisions.visible_cards(db_url, 200_000))
+        write = decisions.write_card_requests
     n_warm = min(10_000, len(found) // 5)
     warm, found = found[-n_warm:], found[:-n_warm]
     warmup = data_dir / f"{name}-warmup-{workers}.tsv"
@@ -779,40 +790,6 @@ def _cold_walk(
             file=sys.stderr,
         )
     return r
-
-
-def _cold_queue_run(
-    wrk: str,
-    server: Server,
-    meter: CpuMeter,
-    args: argparse.Namespace,
-    db_url: str,
-    data_dir: Path,
-    workers: int,
-) -> WrkResult:
-    """GET another cabinet's folder per request, each by the cabinet's holder."""
-    from bench import decisions
-
-    found = asyncio.run(decisions.cabinet_folders(db_url))
-    write = decisions.write_queue_requests
-    return _cold_walk("queue-cold", wrk, server, meter, args, data_dir, workers, found, write)
-
-
-def _cold_card_run(
-    wrk: str,
-    server: Server,
-    meter: CpuMeter,
-    args: argparse.Namespace,
-    db_url: str,
-    data_dir: Path,
-    workers: int,
-) -> WrkResult:
-    """GET a different document's card per request, each by a user who may see it."""
-    from bench import decisions
-
-    pairs = asyncio.run(decisions.visible_cards(db_url, 200_000))
-    write = decisions.write_card_requests
-    return _cold_walk("card-cold", wrk, server, meter, args, data_dir, workers, pairs, write)
 
 
 def _visa_run(

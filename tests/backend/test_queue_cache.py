@@ -21,14 +21,21 @@ from sqlalchemy import event, func, insert, select, update
 
 from backend.clock import region_today
 from backend.db.engine import make_sessionmaker
-from backend.db.models import FOLDERS, AuditEvent, CabinetItem, CabinetMark, Document, User
+from backend.db.models import FOLDERS, AuditEvent, CabinetItem, CabinetMark, Document
 from backend.demo.pdfs import letter_pdf
 from backend.domain.cabinet.services import queue
-from backend.domain.routes.services import complete_signatory_step
 from tests.backend.conftest import Env
 from tests.backend.test_documents import _assistant_login, _dsp_document
+from tests.backend.test_folder_cache import through_every_change
 from tests.backend.test_resolutions import registered_for, resolve
-from tests.backend.workflow import create_draft, principal_at, route_draft, scalar, visa
+from tests.backend.workflow import (
+    create_draft,
+    principal_at,
+    route_draft,
+    scalar,
+    sign_step,
+    visa,
+)
 
 LOGINS = ("lawyer", "minister.digital", "minister.finance", "governor", "first.deputy")
 
@@ -92,56 +99,8 @@ async def _all_match(env: Env, step: str) -> None:
                 assert served == fresh, (step, login, folder, "page 2")
 
 
-async def _sign(env: Env, doc: dict[str, Any], login: str) -> None:
-    """The signatory's step as the signing flow ends it (its cryptography is tested in
-    test_signing_flow.py; here only what it changes in cabinets and on the document)."""
-    async with make_sessionmaker(env.engine)() as s:
-        user_id = await s.scalar(select(User.id).where(User.login == login))
-        assert user_id is not None
-        await complete_signatory_step(
-            s,
-            document_id=uuid.UUID(doc["id"]),
-            position_id=uuid.UUID(await env.own_position(login)),
-            user_id=user_id,
-            actor_role="own",
-            file_sha256=doc["files"][0]["sha256"],
-            now=dt.datetime.now(dt.UTC),
-            tz=env.settings.timezone,
-        )
-        await s.commit()
-
-
 async def test_cached_pages_follow_every_change(env: Env) -> None:
-    await _all_match(env, "start")  # every cabinet's pages are now cached
-    doc = await create_draft(env, addressees=[("minister.finance", "resolve")])
-    await route_draft(env, doc, [["minister.digital", "minister.finance"]], ["governor"])
-    await _all_match(env, "asked")
-    assert (await visa(env, doc["id"], "minister.digital")).status_code == 201
-    await _all_match(env, "one visa")
-    assert (await visa(env, doc["id"], "minister.finance")).status_code == 201
-    await _all_match(env, "stage done, the governor asked to sign")
-    await _sign(env, doc, "governor")
-    await _all_match(env, "signed and registered, delivered to the addressee")
-    letter = await registered_for(env)
-    await _all_match(env, "a letter to resolve")
-    r = await env.client.post(
-        f"/api/v1/cabinets/{await env.own_position('governor')}/read",
-        json={"document_id": letter["id"]},
-        headers=await env.login("governor"),
-    )
-    assert r.status_code == 204
-    await _all_match(env, "read")
-    r = await resolve(env, letter["id"], "governor")
-    assert r.status_code == 201, r.text
-    await _all_match(env, "resolved")
-    responsible = r.json()["assignments"][0]
-    r = await env.client.post(
-        f"/api/v1/assignments/{responsible['id']}/report",
-        json={"text": "Исполнено"},
-        headers=await env.login("minister.digital"),
-    )
-    assert r.status_code == 201, r.text
-    await _all_match(env, "reported")
+    await through_every_change(env, lambda step: _all_match(env, step))
 
 
 async def test_a_new_version_shows_in_an_untouched_approvers_queue(env: Env) -> None:
@@ -215,7 +174,7 @@ async def test_a_viewer_not_cleared_for_dsp_has_pages_of_its_own(env: Env) -> No
 
     # Each twice, alternating: the second time from the cache, if the key mixed them up
     # one would be served the other's page.
-    counts = {}
+    counts: dict[str, set[int]] = {}
     for login in ("minister.digital", assistant, "minister.digital", assistant):
         page = await _served(env, login, "resolve", limit=100, position=minister)
         seen = dsp in [i["document_id"] for i in page["items"]]
@@ -294,7 +253,7 @@ async def test_every_write_to_a_document_comes_with_its_audit_event(env: Env) ->
         assert r.status_code == 201, r.text
         for login in ("minister.digital", "minister.finance"):
             assert (await visa(env, doc["id"], login)).status_code == 201
-        await _sign(env, doc, "governor")
+        await sign_step(env, doc, "governor")
         letter = await registered_for(env)
         assert (await resolve(env, letter["id"], "governor")).status_code == 201
     finally:

@@ -15,7 +15,7 @@ from backend.db.models import CabinetItem, OutboxEvent, User
 from backend.demo.pdfs import letter_pdf
 from backend.domain.accounts.access import Principal, load_principal
 from backend.domain.documents.visibility import visible_document
-from backend.domain.routes.services import start_route
+from backend.domain.routes.services import complete_signatory_step, start_route
 from tests.backend.conftest import Env
 
 
@@ -170,3 +170,22 @@ async def outbox(env: Env, kind: str, doc_id: str) -> list[dict[str, Any]]:
             .order_by(OutboxEvent.created_at, OutboxEvent.id)
         )
         return [p for (p,) in rows if p.get("document_id") == doc_id]
+
+
+async def sign_step(env: Env, doc: dict[str, Any], login: str) -> None:
+    """The signatory's step as the signing flow ends it (its cryptography is tested in
+    test_signing_flow.py; here only what it changes in cabinets and on the document)."""
+    async with make_sessionmaker(env.engine)() as s:
+        user_id = await s.scalar(select(User.id).where(User.login == login))
+        assert user_id is not None
+        await complete_signatory_step(
+            s,
+            document_id=uuid.UUID(doc["id"]),
+            position_id=uuid.UUID(await env.own_position(login)),
+            user_id=user_id,
+            actor_role="own",
+            file_sha256=doc["files"][0]["sha256"],
+            now=dt.datetime.now(dt.UTC),
+            tz=env.settings.timezone,
+        )
+        await s.commit()

@@ -146,11 +146,7 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
 
 
 def _mark() -> Any:
-    return (
-        select(func.coalesce(func.sum(CabinetMark.version), 0))
-        .where(CabinetMark.position_id == bindparam("position_id", type_=Uuid()))
-        .scalar_subquery()
-    )
+    return _MARK.scalar_subquery()
 
 
 @lru_cache(maxsize=2)
@@ -276,9 +272,9 @@ async def _read_page(
     limit: int,
     cursor: str | None,
     today: dt.date,
-    params: dict[str, Any],
 ) -> tuple[Stamp | None, list[uuid.UUID], QueuePage]:
     """The page, its stamp (None for an empty page) and its rows' documents."""
+    params = _queue_params(cabinet, folder, limit, cursor)
     rows = await fetch_rows(
         session, _queue_statement(bool(cursor), not cabinet.dsp_cleared), params
     )
@@ -342,8 +338,7 @@ async def queue(
     today: dt.date,
 ) -> QueuePage:
     """One page of a folder, read now."""
-    params = _queue_params(cabinet, folder, limit, cursor)
-    return (await _read_page(session, cabinet, folder, limit, cursor, today, params))[2]
+    return (await _read_page(session, cabinet, folder, limit, cursor, today))[2]
 
 
 async def cached_queue(
@@ -361,8 +356,8 @@ async def cached_queue(
     small statement (its stamp now, _check_statement), and a page whose stamp moved is
     read again. The key holds the region day, as `overdue` does, and whether ДСП
     documents are left out (a viewer not cleared for them: folder_counts), so that two
-    viewers of one cabinet never share a page they would not both see."""
-    params = _queue_params(cabinet, folder, limit, cursor)
+    viewers of one cabinet never share a page they would not both see. Input is checked
+    where the page is read: a key made of bad input is never stored, so never found."""
     key = (cabinet.position_id, not cabinet.dsp_cleared, folder, limit, cursor, today)
     hit = cache.get(key)
     if hit is not None:
@@ -372,7 +367,7 @@ async def cached_queue(
         mark, events = (await fetch_rows(session, check, ids))[0]
         if (int(mark), int(events)) == stamp:
             return page
-    read, documents, page = await _read_page(session, cabinet, folder, limit, cursor, today, params)
+    read, documents, page = await _read_page(session, cabinet, folder, limit, cursor, today)
     if read is not None:
         cache.put(key, (read, documents, page))
     else:
