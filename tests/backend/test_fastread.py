@@ -30,6 +30,7 @@ from sqlalchemy import (
     values,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from backend.db.fastread import close_lane, fetch_rows, fetch_together, insert_row, parked
 from backend.db.ids import new_id
@@ -243,6 +244,62 @@ async def test_a_write_runs_in_the_callers_transaction_and_rolls_back_with_it(en
     async with svc.readers() as session:
         [after] = await fetch_rows(session, _ITEM, {"item_id": item_id})
         assert after[2] != "probe"
+
+
+async def test_after_a_commit_the_next_statement_runs_in_the_next_transaction(env: Env) -> None:
+    # The driver connection is remembered per transaction: one remembered across a commit
+    # would run the next write outside any transaction (kept by the rollback below), on a
+    # connection the pool may meanwhile have given to another request.
+    position = uuid.UUID(await env.own_position("governor"))
+    svc = env.app.state.services
+    page = {"position_id": position, "folder": "resolve", "limit": 1}
+    async with svc.sessions() as session:
+        [row] = await fetch_rows(session, _queue_statement(False, True), page)  # begins
+        item_id = row[0]
+        await fetch_rows(session, _PROBE, {"item": item_id, "action": "committed"})
+        await session.commit()
+        await fetch_rows(session, _PROBE, {"item": item_id, "action": "rolled back"})
+        await fetch_rows(session, _PROBE, {"item": item_id, "action": "rolled back too"})
+        await session.rollback()
+        with_savepoint = await session.begin_nested()
+        await fetch_rows(session, _PROBE, {"item": item_id, "action": "in the savepoint"})
+        await with_savepoint.rollback()
+        [seen] = await fetch_rows(session, _ITEM, {"item_id": item_id})
+        assert seen[2] == "committed"
+        await session.rollback()
+    async with svc.readers() as session:
+        [after] = await fetch_rows(session, _ITEM, {"item_id": item_id})
+        assert after[2] == "committed"
+
+
+async def test_a_connection_handed_to_another_session_is_not_used_through_the_first(
+    env: Env,
+) -> None:
+    if env.name != "pg":
+        pytest.skip("SQLite always goes through the session")
+    position = uuid.UUID(await env.own_position("governor"))
+    page = {"position_id": position, "folder": "resolve", "limit": 1}
+    # One pooled connection and one overflow: what the first session gave back after its
+    # commit is what the second one takes, and begins a transaction on.
+    engine = create_async_engine(env.settings.database_url, pool_size=1, max_overflow=1)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    try:
+        async with sessions() as first, sessions() as second:
+            [row] = await fetch_rows(first, _queue_statement(False, True), page)  # begins
+            item_id = row[0]
+            [(pid,)] = await fetch_rows(first, _BACKEND_PID, {})
+            await first.commit()
+            await second.execute(select(1))  # begins, on the connection `first` gave back
+            assert (await second.execute(_BACKEND_PID)).scalar() == pid
+            await fetch_rows(first, _PROBE, {"item": item_id, "action": "first's"})
+            await first.commit()
+            await second.rollback()
+        async with sessions() as session:
+            [seen] = await fetch_rows(session, _ITEM, {"item_id": item_id})
+            assert seen[2] == "first's"
+    finally:
+        await close_lane(engine)
+        await engine.dispose()
 
 
 async def test_insert_row_raises_integrity_errors_as_sqlalchemy_does(env: Env) -> None:
