@@ -34,12 +34,14 @@ run: pwa demo
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 test: pwa
 	@bash scripts/ensure-postgres.sh
 	@bash scripts/install-chromium.sh
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
 

@@ -208,9 +208,7 @@ def test_device_key_signing_end_to_end(
     assert again is not None and again["key_id"] == key["key_id"]
 
 
-def test_signing_is_online_only(
-    page: Any, context: Any, server: Server, signing_api: None
-) -> None:
+def test_signing_is_online_only(page: Any, context: Any, server: Server, signing_api: None) -> None:
     doc_id = ready_to_sign(server)
     sign_in(page, "governor")
     page.locator("[data-folder=sign]").click()
@@ -233,9 +231,7 @@ def test_signing_is_online_only(
     assert server.get(f"/api/v1/documents/{doc_id}", "governor")["signatures"] == []
 
 
-def test_batch_signing_from_the_sign_folder(
-    page: Any, server: Server, signing_api: None
-) -> None:
+def test_batch_signing_from_the_sign_folder(page: Any, server: Server, signing_api: None) -> None:
     ok1, ok2, elsewhere = (ready_to_sign(server) for _ in range(3))
     sign_in(page, "governor")
     page.locator("[data-folder=sign]").click()
@@ -403,8 +399,9 @@ def test_push_consent_subscription_notification_and_logout(
 
     # Logout removes the subscription on the server and in the browser.
     with page.expect_response(
-        lambda r: r.url.endswith(f"/api/v1/push/subscriptions/{sub_id}")
-        and r.request.method == "DELETE"
+        lambda r: (
+            r.url.endswith(f"/api/v1/push/subscriptions/{sub_id}") and r.request.method == "DELETE"
+        )
     ) as deleted:
         page.locator("#logout").click()
     assert deleted.value.status == 204
