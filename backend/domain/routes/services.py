@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 from sqlalchemy import Date, Integer, and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlalchemy.types import Uuid
 
 from backend.clock import region_today
@@ -570,6 +571,24 @@ _STAGE_AND_FILE = (
     )
     .limit(1)
 )
+_OTHER = aliased(Approval)
+# The stage's other live approvals still waiting (one live approval per position and
+# stage: uq_approvals_live), counted by the answer's own statement in its RETURNING. The
+# snapshot is the statement's, and under the route lock no other answer to the stage can
+# be in flight, so this is the count after the answer: one round trip less per visa than
+# counting afterwards. Bound, not correlated: SQLite renders RETURNING's columns without
+# their table, which would leave a correlated subquery comparing its own columns.
+_OTHERS_WAITING = (
+    select(func.count())
+    .select_from(_OTHER)
+    .where(
+        _OTHER.stage_id == bindparam("stage", type_=Uuid()),
+        _OTHER.position_id != bindparam("position", type_=Uuid()),
+        _OTHER.stale.is_(False),
+        _OTHER.decision.is_(None),
+    )
+    .scalar_subquery()
+)
 _ANSWER = (
     update(Approval)
     .where(
@@ -587,7 +606,7 @@ _ANSWER = (
         file_sha256=bindparam("a_sha256"),
         file_version=bindparam("a_version", type_=Integer()),
     )
-    .returning(Approval.id)
+    .returning(Approval.id, _OTHERS_WAITING)
     .execution_options(synchronize_session=False)
 )
 _WAITING = (
@@ -675,7 +694,7 @@ async def decide_visa(
         if asked is not None:
             raise Conflict("this visa is already given")
         raise Conflict("no visa is expected from this position at this stage")
-    approval_id = answered[0][0]
+    approval_id, others_waiting = answered[0]
     await close_items_of(session, approval_id, now)
     await record_now(
         session,
@@ -705,7 +724,7 @@ async def decide_visa(
         by_position=data.position_id,
     )
     route_state = "active"
-    last = data.decision != "rejected" and await _all_answered(session, stage_id)
+    last = data.decision != "rejected" and others_waiting == 0
     if last:  # the route lock makes this true for one visa only
         route_state = (
             await _complete_stage(session, route_id, doc, stage_id, now, tz) or route_state
