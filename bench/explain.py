@@ -4,9 +4,10 @@
         .venv/bin/python -m bench.explain
 
 The statements are not copied here: `backend.domain.cabinet.services.folder_counts` and
-`.queue` run for real against the database, and a SQLAlchemy `before_cursor_execute` hook
-records the exact SQL and parameters they send; each is then run again under EXPLAIN with
-the same parameters. The first EXPLAIN of each query warms the cache; the second is printed.
+`.queue` run for real against the database, and asyncpg's query logger records the exact
+SQL and parameters they send (they run straight on asyncpg, backend/db/fastread.py, so a
+SQLAlchemy hook would not see them); each is then run again under EXPLAIN with the same
+parameters. The first EXPLAIN of each query warms the cache; the second is printed.
 """
 
 from __future__ import annotations
@@ -15,10 +16,32 @@ import argparse
 import asyncio
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import event, select, text
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+
+
+async def _sent(
+    engine: AsyncEngine, work: Callable[[AsyncSession], Awaitable[Any]]
+) -> list[tuple[str, Any]]:
+    """(SQL, parameters) of each statement `work` sent on a fresh session, BEGIN aside."""
+    seen: list[tuple[str, Any]] = []
+
+    def log(query: Any) -> None:
+        seen.append((query.query, query.args))
+
+    async with AsyncSession(engine) as fresh:
+        raw = await (await fresh.connection()).get_raw_connection()
+        driver = raw.driver_connection
+        driver.add_query_logger(log)
+        try:
+            await work(fresh)
+            await asyncio.sleep(0)  # asyncpg calls a logger soon after, not at once
+        finally:
+            driver.remove_query_logger(log)
+    return [(sql, args) for sql, args in seen if not sql.strip().upper().startswith("BEGIN")]
 
 
 async def run(url: str, login: str, folder: str, limit: int) -> None:
@@ -31,11 +54,6 @@ async def run(url: str, login: str, folder: str, limit: int) -> None:
     if url.startswith(("postgresql://", "postgres://")):
         url = "postgresql+asyncpg://" + url.split("://", 1)[1]
     engine = create_async_engine(url)
-    captured: list[tuple[str, Any]] = []
-
-    def capture(_c: Any, _cur: Any, statement: str, params: Any, *_: Any) -> None:
-        captured.append((statement, params))
-
     try:
         async with AsyncSession(engine) as session:
             pos = (
@@ -62,15 +80,12 @@ async def run(url: str, login: str, folder: str, limit: int) -> None:
                 f"-- {login}: position {pos.id}; {counts[0]} open items of {counts[1]} "
                 f"in his cabinet; {total} documents in the database; today {today}"
             )
-            event.listen(engine.sync_engine, "before_cursor_execute", capture)
-            # Fresh sessions whose transaction has not begun: there backend/db/fastread.py
-            # hands the statement to SQLAlchemy (which the hook sees) instead of asyncpg;
-            # the SQL is the same compiled text either way.
-            async with AsyncSession(engine) as fresh:
-                await services.folder_counts(fresh, cabinet, today)
-            async with AsyncSession(engine) as fresh:
-                await services.queue(fresh, cabinet, folder, limit, None, today)
-            event.remove(engine.sync_engine, "before_cursor_execute", capture)
+            captured = [
+                *await _sent(engine, lambda s: services.folder_counts(s, cabinet, today)),
+                *await _sent(
+                    engine, lambda s: services.queue(s, cabinet, folder, limit, None, today)
+                ),
+            ]
             names = [
                 "folder counts (services.folder_counts)",
                 f"queue folder={folder} limit={limit} (services.queue)",

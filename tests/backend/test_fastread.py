@@ -84,7 +84,7 @@ async def test_reads_inside_the_callers_transaction(env: Env) -> None:
     svc = env.app.state.services
     page = {"position_id": position, "folder": "resolve", "limit": 1}
     async with svc.sessions() as session:
-        # Nothing begun yet: the statement goes through the session, which begins.
+        # Nothing begun yet: fetch_rows begins the transaction (BEGIN sent) and runs in it.
         [row] = await fetch_rows(session, _queue_statement(False, True), page)
         item_id = row[0]
         await session.execute(
@@ -130,6 +130,30 @@ async def test_a_lost_connection_is_not_handed_back_to_the_pool(env: Env) -> Non
     async with svc.readers() as session:
         [(fresh,)] = await fetch_rows(session, _BACKEND_PID, {})
         assert fresh != pid
+
+
+async def test_a_connection_lost_before_begin_is_not_handed_back_to_the_pool(env: Env) -> None:
+    if env.name != "pg":
+        pytest.skip("a PostgreSQL backend is terminated")
+    # One pooled connection: what the first session gave back is what the next one gets.
+    engine = create_async_engine(env.settings.database_url, pool_size=1, max_overflow=0)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    try:
+        async with sessions() as session:
+            [(pid,)] = await fetch_rows(session, _BACKEND_PID, {})
+            await session.commit()
+        async with env.engine.connect() as other:
+            await other.execute(select(func.pg_terminate_backend(pid)))
+        async with sessions() as session:
+            # fetch_rows sends the BEGIN itself: it fails there, on the dead connection.
+            with pytest.raises(Exception):  # noqa: B017 - asyncpg's error or the OS's
+                await fetch_rows(session, _BACKEND_PID, {})
+        async with sessions() as session:
+            [(fresh,)] = await fetch_rows(session, _BACKEND_PID, {})
+            assert fresh != pid
+    finally:
+        await close_lane(engine)
+        await engine.dispose()
 
 
 async def test_a_read_only_session_reads_on_a_pool_connection_until_the_orm_takes_one(
