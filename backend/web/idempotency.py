@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Uuid
 
-from backend.db.fastread import fetch_rows, insert_row
+from backend.db.fastread import fetch_rows, insert_write
 from backend.db.ids import new_id
 from backend.db.models import IdempotencyRecord, utcnow
 from backend.domain.accounts.access import Principal
@@ -89,6 +89,7 @@ async def run_decision(
     try:
         out = await decide()
         encoded = _encoder.encode(out)
+        answer = []
         if key:
             row = {
                 "id": new_id(),
@@ -99,8 +100,9 @@ async def run_decision(
                 "response_body": encoded.decode(),
                 "created_at": utcnow(),
             }
-            await insert_row(db, IdempotencyRecord, row)
-        await write_marks(db)  # last: the mark rows are locked only for the commit
+            answer.append(insert_write(IdempotencyRecord, row))
+        # Last, with the answer: the mark rows are locked only for the commit.
+        await write_marks(db, also=answer)
         await db.commit()
     except (DomainError, IntegrityError) as exc:
         await db.rollback()

@@ -32,7 +32,16 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-from backend.db.fastread import close_lane, fetch_rows, fetch_together, insert_row, parked
+from backend.db.fastread import (
+    Write,
+    close_lane,
+    fetch_rows,
+    fetch_together,
+    insert_row,
+    insert_write,
+    parked,
+    run_writes,
+)
 from backend.db.ids import new_id
 from backend.db.models import (
     CabinetItem,
@@ -55,6 +64,13 @@ _PROBE = (
     .where(CabinetItem.id == bindparam("item"))
     .values(expected_action=bindparam("action"))
     .returning(CabinetItem.id, CabinetItem.expected_action)
+    .execution_options(synchronize_session=False)
+)
+_CLOSE = (
+    update(CabinetItem)
+    .where(CabinetItem.id == bindparam("item"))
+    .values(state="done", done_at=func.now())
+    .returning(CabinetItem.id, CabinetItem.state, CabinetItem.done_at)
     .execution_options(synchronize_session=False)
 )
 pg_stat = table("pg_stat_activity", column("pid"), column("datname"))
@@ -343,6 +359,83 @@ async def test_insert_row_raises_integrity_errors_as_sqlalchemy_does(env: Env) -
         with pytest.raises(IntegrityError):
             await insert_row(session, IdempotencyRecord, {**row, "id": new_id()})
         await session.rollback()
+
+
+def _idempotency_row(user_id: uuid.UUID, key: str) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "user_id": user_id,
+        "key": key,
+        "request_hash": "h",
+        "status_code": 201,
+        "response_body": "{}",
+        "created_at": dt.datetime.now(dt.UTC),
+    }
+
+
+async def test_run_writes_gives_each_write_its_own_rows(env: Env) -> None:
+    # On PostgreSQL one statement of CTEs: each part's binds renamed apart (two parts use
+    # "item"), literal values kept (state 'done'), and each part's RETURNING rows decoded
+    # to the types a statement of its own returns.
+    position = uuid.UUID(await env.own_position("governor"))
+    me = await env.cabinets("clerk")
+    svc = env.app.state.services
+    page = {"position_id": position, "folder": "resolve", "limit": 3}
+    got: dict[str, Sequence[Sequence[Any]]] = {}
+
+    def keep(name: str) -> Any:
+        return lambda rows: got.__setitem__(name, rows)
+
+    async with svc.sessions() as session:
+        rows = await fetch_rows(session, _queue_statement(False, True), page)
+        # Three different rows: parts must not write the same one (run_writes' rule).
+        first, second, third = rows[0][0], rows[1][0], rows[2][0]
+        record = insert_write(
+            IdempotencyRecord, _idempotency_row(uuid.UUID(me["user"]["id"]), "rw")
+        )
+        await run_writes(
+            session,
+            (
+                Write(_PROBE, {"item": first, "action": "one"}, keep("first")),
+                Write(record.stmt, record.params, keep("record")),
+                Write(_PROBE, {"item": second, "action": "two"}, keep("second")),
+                Write(_CLOSE, {"item": third}, keep("closed")),
+                Write(_PROBE, {"item": uuid.uuid4(), "action": "x"}, keep("none")),
+            ),
+        )
+        assert got["first"] == [(first, "one")]
+        assert got["second"] == [(second, "two")]
+        assert got["record"] == [(record.params["v_id"],)]
+        assert got["none"] == []
+        [(closed_id, state, done_at)] = got["closed"]
+        assert (closed_id, state) == (third, "done")
+        assert isinstance(done_at, dt.datetime) and done_at.utcoffset() == dt.timedelta(0)
+        [seen] = await fetch_rows(session, _ITEM, {"item_id": second})
+        assert seen[2] == "two"
+        await session.rollback()
+
+
+async def test_run_writes_raises_integrity_errors_and_keeps_nothing(env: Env) -> None:
+    me = await env.cabinets("clerk")
+    user_id = uuid.UUID(me["user"]["id"])
+    position = uuid.UUID(await env.own_position("governor"))
+    svc = env.app.state.services
+    page = {"position_id": position, "folder": "resolve", "limit": 1}
+    async with svc.sessions() as session:
+        [row] = await fetch_rows(session, _queue_statement(False, True), page)
+        await insert_row(session, IdempotencyRecord, _idempotency_row(user_id, "rw-dup"))
+        with pytest.raises(IntegrityError):
+            await run_writes(
+                session,
+                (
+                    Write(_PROBE, {"item": row[0], "action": "with the duplicate"}),
+                    insert_write(IdempotencyRecord, _idempotency_row(user_id, "rw-dup")),
+                ),
+            )
+        await session.rollback()
+    async with svc.readers() as session:
+        [after] = await fetch_rows(session, _ITEM, {"item_id": row[0]})
+        assert after[2] != "with the duplicate"
 
 
 async def test_insert_row_refuses_to_leave_a_python_default_unset(env: Env) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, object_session
 from sqlalchemy.types import Uuid
 
-from backend.db.fastread import fetch_rows
+from backend.db.fastread import Write, run_writes
 from backend.db.models import CabinetItem, CabinetMark
 
 _TOUCHED = "kabinet.touched_cabinets"
@@ -87,13 +87,23 @@ def _bumps(session: Session) -> list[tuple[Insert, dict[str, Any]]]:
     ]
 
 
-async def write_marks(session: AsyncSession) -> None:
+async def write_marks(session: AsyncSession, also: Sequence[Write] = ()) -> None:
     """Bump the touched cabinets' marks now, through fastread: for a decision's request,
-    just before its commit (web/idempotency.py); the commit hook then finds nothing."""
+    just before its commit (web/idempotency.py); the commit hook then finds nothing.
+
+    `also` (the decision's idempotency record) is written first, in the same round trip
+    as the bump when a single cabinet is touched, as for most decisions. More bumps go
+    one by one, in key order: within one statement PostgreSQL would take their row locks
+    in an order of its own, and two decisions could deadlock on them."""
     if session.new or session.dirty or session.deleted:
         await session.flush()
-    for stmt, params in _bumps(session.sync_session):
-        await fetch_rows(session, stmt, params)
+    bumps = [Write(stmt, params) for stmt, params in _bumps(session.sync_session)]
+    if len(bumps) <= 1:
+        await run_writes(session, (*also, *bumps))
+        return
+    await run_writes(session, also)
+    for bump in bumps:
+        await run_writes(session, (bump,))
 
 
 @event.listens_for(Session, "before_commit")

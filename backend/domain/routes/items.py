@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from typing import Any, NotRequired, TypedDict, Unpack
 
 from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Uuid
 
-from backend.db.fastread import fetch_rows, insert_row
+from backend.db.fastread import Write, insert_row
 from backend.db.ids import new_id
 from backend.db.models import ITEM_OPEN, CabinetItem, UtcDateTime
 from backend.domain.cabinet.marks import touch
@@ -98,9 +99,12 @@ _CLOSE_OF = (
 )
 
 
-async def close_items_of(session: AsyncSession, ref_id: uuid.UUID, at: dt.datetime) -> int:
-    """Close the open items of one answered step (an approval, an assignment): what every
-    decision does, in one prebuilt statement (see backend/db/fastread.py)."""
-    closed = await fetch_rows(session, _CLOSE_OF, {"ref": ref_id, "done": at})
-    touch(session, (p for (p,) in closed))
-    return len(closed)
+def close_items_of(session: AsyncSession, ref_id: uuid.UUID, at: dt.datetime) -> Write:
+    """Closing the open items of one answered step (an approval, an assignment): what
+    every decision does, as a write for `run_writes` (backend/db/fastread.py), which runs
+    it with the decision's audit and outbox events in one round trip."""
+
+    def closed(rows: Sequence[Sequence[Any]]) -> None:
+        touch(session, (p for (p,) in rows))
+
+    return Write(_CLOSE_OF, {"ref": ref_id, "done": at}, closed)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.types import Uuid
 
 from backend.clock import region_today
-from backend.db.fastread import fetch_rows, insert_row
+from backend.db.fastread import fetch_rows, insert_row, run_writes
 from backend.db.ids import new_id
 from backend.db.models import (
     ITEM_OPEN,
@@ -39,9 +39,11 @@ from backend.db.models import (
     UtcDateTime,
 )
 from backend.domain.accounts.access import Principal
+from backend.domain.audit import services as audit
 from backend.domain.audit.services import record, record_now
 from backend.domain.calendar.services import add_working_days, end_of_day
 from backend.domain.documents.services import StoredFile, next_registration_number
+from backend.domain.notifications import outbox
 from backend.domain.notifications.outbox import emit, emit_now
 from backend.domain.routes import schemas
 from backend.domain.routes.card import CURRENT_ROUTE_ID
@@ -695,33 +697,38 @@ async def decide_visa(
             raise Conflict("this visa is already given")
         raise Conflict("no visa is expected from this position at this stage")
     approval_id, others_waiting = answered[0]
-    await close_items_of(session, approval_id, now)
-    await record_now(
+    # Its item closed, its audit event and its outbox event: one round trip.
+    await run_writes(
         session,
-        action=f"visa.{data.decision}",
-        user_id=principal.user.id,
-        position_id=cab.position_id,
-        actor_role=cab.role,
-        document_id=document_id,
-        object_type="approval",
-        object_id=approval_id,
-        details={
-            "decision": data.decision,
-            "comment": data.comment,
-            "file_sha256": sha256,
-            "version": version,
-            "stage": stage_index,
-        },
-        at=now,
-    )
-    await emit_now(
-        session,
-        "visa.decided",
-        now,
-        document_id=document_id,
-        positions=[doc.author_position_id],
-        decision=data.decision,
-        by_position=data.position_id,
+        (
+            close_items_of(session, approval_id, now),
+            audit.event_write(
+                action=f"visa.{data.decision}",
+                user_id=principal.user.id,
+                position_id=cab.position_id,
+                actor_role=cab.role,
+                document_id=document_id,
+                object_type="approval",
+                object_id=approval_id,
+                details={
+                    "decision": data.decision,
+                    "comment": data.comment,
+                    "file_sha256": sha256,
+                    "version": version,
+                    "stage": stage_index,
+                },
+                at=now,
+            ),
+            outbox.event_write(
+                session,
+                "visa.decided",
+                now,
+                document_id=document_id,
+                positions=[doc.author_position_id],
+                decision=data.decision,
+                by_position=data.position_id,
+            ),
+        ),
     )
     route_state = "active"
     last = data.decision != "rejected" and others_waiting == 0
