@@ -133,8 +133,8 @@ async def _driver(session: AsyncSession) -> tuple[Any, AsyncConnection] | None:
     """The asyncpg connection under the session, if a statement may run on it directly.
 
     Found once per transaction: asking the session for its connection and that for its
-    driver connection is two greenlet hops per statement, and a visa runs ~13 statements
-    (`bench.inprocess visa`, old and new checkouts at once: 4.2-5.3 → 3.0-3.9 ms of CPU
+    driver connection is two greenlet hops per statement, and a visa ran ~13 statements
+    then (`bench.inprocess visa`, old and new checkouts at once: 4.2-5.3 → 3.0-3.9 ms of CPU
     per visa). The entry is used only while the session is in the same root transaction
     (held here, so its identity cannot be reused by a later one), on a connection still
     valid whose driver-level transaction has begun: after a commit the connection may be
@@ -434,8 +434,9 @@ def insert_write(model: type[Any], row: Mapping[str, Any]) -> Write:
 
 
 async def insert_row(session: AsyncSession, model: type[Any], row: Mapping[str, Any]) -> None:
-    """INSERT one row now, through the path above: for rows a decision writes on every
-    request (audit, outbox, idempotency), where the ORM's flush was a sixth of a visa."""
+    """INSERT one row now, through the path above: for rows a decision writes (items,
+    approvals, audit and outbox events on their own), where the ORM's flush was a sixth
+    of a visa."""
     await run_writes(session, (insert_write(model, row),))
 
 
@@ -463,6 +464,8 @@ async def run_writes(session: AsyncSession, writes: Sequence[Write]) -> None:
     what another part writes, or take row locks that another transaction takes in a set
     order (cabinet marks: one at most, `write_marks`). Elsewhere (SQLite) they run one
     after the other."""
+    if not writes:
+        return
     engine = session.bind
     if len(writes) == 1 or not (
         isinstance(engine, AsyncEngine) and engine.dialect.driver == "asyncpg"
@@ -511,6 +514,10 @@ def _writes(stmts: tuple[AnyWrite, ...], dialect: Dialect) -> _Together:
     for i, stmt in enumerate(stmts):
         if not stmt._returning:
             raise ValueError("run_writes: a write must have RETURNING")
+        # Each part alone through fastread's own checks: compiled together, SQLAlchemy
+        # reports the Python-side defaults of the last part only, and an expanding IN
+        # would not be refused up front.
+        _compile(stmt, dialect)
         cte = _renamed(stmt, f"w{i}_").cte(f"w{i}")
         columns, types = [], []
         for j, column in enumerate(cte.c):

@@ -460,6 +460,21 @@ async def test_insert_row_refuses_to_leave_a_python_default_unset(env: Env) -> N
         await session.rollback()
 
 
+async def test_run_writes_refuses_a_python_default_unset_in_any_part(env: Env) -> None:
+    if env.name != "pg":
+        pytest.skip("SQLite goes through the session, which computes the default")
+    now = dt.datetime.now(dt.UTC)
+    # Compiled together, SQLAlchemy would report the last part's defaults only.
+    unset = insert_write(
+        OutboxEvent,
+        {"id": new_id(), "kind": "x", "payload": {}, "created_at": now, "available_at": now},
+    )
+    async with env.app.state.services.sessions() as session:
+        with pytest.raises(ValueError, match="attempts"):
+            await run_writes(session, (unset, Write(_PROBE, {"item": uuid.uuid4(), "action": "x"})))
+        await session.rollback()
+
+
 async def test_pending_orm_changes_are_flushed_first_as_session_execute_would(env: Env) -> None:
     position = uuid.UUID(await env.own_position("governor"))
     page = {"position_id": position, "folder": "resolve", "limit": 1}

@@ -91,10 +91,12 @@ async def write_marks(session: AsyncSession, also: Sequence[Write] = ()) -> None
     """Bump the touched cabinets' marks now, through fastread: for a decision's request,
     just before its commit (web/idempotency.py); the commit hook then finds nothing.
 
-    `also` (the decision's idempotency record) is written first, in the same round trip
-    as the bump when a single cabinet is touched, as for most decisions. More bumps go
-    one by one, in key order: within one statement PostgreSQL would take their row locks
-    in an order of its own, and two decisions could deadlock on them."""
+    `also` (the decision's idempotency record) goes in the same round trip as the bump
+    when a single cabinet is touched, as for most decisions. Within one statement
+    PostgreSQL runs the parts in an order of its own, but the same for every statement
+    of this one shape, so two decisions with the same key take the key and the mark row
+    in the same order and cannot deadlock on them. More bumps go one by one after
+    `also`, in key order: in one statement their order would depend on the set."""
     if session.new or session.dirty or session.deleted:
         await session.flush()
     bumps = [Write(stmt, params) for stmt, params in _bumps(session.sync_session)]

@@ -100,9 +100,9 @@ _CLOSE_OF = (
 
 
 def close_items_of(session: AsyncSession, ref_id: uuid.UUID, at: dt.datetime) -> Write:
-    """Closing the open items of one answered step (an approval, an assignment): what
-    every decision does, as a write for `run_writes` (backend/db/fastread.py), which runs
-    it with the decision's audit and outbox events in one round trip."""
+    """Closing the open items of one answered approval, as a write for `run_writes`
+    (backend/db/fastread.py): the visa runs it with its audit and outbox events in one
+    round trip."""
 
     def closed(rows: Sequence[Sequence[Any]]) -> None:
         touch(session, (p for (p,) in rows))
