@@ -320,12 +320,7 @@ async def fetch_together(
     engine = session.bind
     if not (isinstance(engine, AsyncEngine) and engine.dialect.driver == "asyncpg"):
         return [await fetch_rows(session, stmt, params) for stmt in stmts]
-    together = _together(stmts, engine.dialect)
-    [(text,)] = await fetch_rows(session, together.stmt, params)
-    parts: list[list[tuple[Any, ...]]] = list(together.decoder.decode(text))
-    for i, column, process in together.after:
-        parts[i] = [(*r[:column], process(r[column]), *r[column + 1 :]) for r in parts[i]]
-    return parts  # type: ignore[return-value]
+    return await _together(stmts, engine.dialect).run(session, params)
 
 
 # A timestamptz in JSON carries the session's UTC offset; rendered in UTC with a "Z" it
@@ -365,11 +360,66 @@ def _json_column(column: Any, type_: Any) -> tuple[Any, Any]:
 
 @dataclass(frozen=True)
 class _Together:
+    """Parts folded into one statement, each into a JSON array (`_fold`, `_combine`)."""
+
     stmt: AnySelect
     decoder: msgspec.json.Decoder[Any]
     # (part, column, processor): SQLAlchemy result processing left to apply (none of the
     # card's columns has one on asyncpg).
     after: tuple[tuple[int, int, Processor], ...]
+
+    async def run(
+        self, session: AsyncSession, params: Mapping[str, Any]
+    ) -> list[Sequence[Sequence[Any]]]:
+        """Each part's rows, as `fetch_rows` would return them."""
+        [(text,)] = await fetch_rows(session, self.stmt, params)
+        parts: list[list[tuple[Any, ...]]] = list(self.decoder.decode(text))
+        for i, column, process in self.after:
+            parts[i] = [(*r[:column], process(r[column]), *r[column + 1 :]) for r in parts[i]]
+        return parts  # type: ignore[return-value]
+
+
+def _fold(
+    i: int,
+    source: Any,
+    columns: Sequence[tuple[Any, Any]],
+    dialect: Dialect,
+    after: list[tuple[int, int, Processor]],
+    order_by: Any = None,
+) -> tuple[Any, Any]:
+    """Part `i`: the rows of `source` as one JSON array, `columns` being (column, its
+    SQLAlchemy type); returns (its scalar subquery, the Python type it decodes to) and
+    adds the result processing left to apply to `after`."""
+    if len(columns) > 100:
+        raise ValueError("fastread: json_build_array takes at most 100 arguments")
+    as_json, types = [], []
+    for j, (column, type_) in enumerate(columns):
+        folded, python_type = _json_column(column, type_)
+        as_json.append(folded)
+        types.append(python_type)
+        process = type_._cached_result_processor(dialect, None)
+        if process is not None:
+            after.append((i, j, process))
+    row = func.json_build_array(*as_json)
+    rows = func.json_agg(row if order_by is None else aggregate_order_by(row, order_by))
+    part = (
+        select(func.coalesce(rows, literal_column("'[]'::json")))
+        .select_from(source)
+        .scalar_subquery()
+    )
+    return part, list[tuple[tuple(types)]]  # type: ignore[misc]
+
+
+def _combine(
+    parts: list[Any], part_types: list[Any], after: list[tuple[int, int, Processor]]
+) -> _Together:
+    if len(parts) > 100:
+        raise ValueError("fastread: json_build_array takes at most 100 arguments")
+    return _Together(
+        stmt=select(cast(func.json_build_array(*parts), sqltypes.Text())),
+        decoder=msgspec.json.Decoder(tuple[tuple(part_types)]),  # type: ignore[misc]
+        after=tuple(after),
+    )
 
 
 _together_cache: dict[tuple[int, str], tuple[tuple[AnySelect, ...], _Together]] = {}
@@ -380,11 +430,8 @@ def _together(stmts: tuple[AnySelect, ...], dialect: Dialect) -> _Together:
     hit = _together_cache.get(key)
     if hit is not None and hit[0] is stmts:
         return hit[1]
-    parts = []
-    part_types: list[Any] = []
-    after = []
-    if len(stmts) > 100 or any(len(s.selected_columns) > 100 for s in stmts):
-        raise ValueError("fetch_together: json_build_array takes at most 100 arguments")
+    parts, part_types = [], []
+    after: list[tuple[int, int, Processor]] = []
     for i, stmt in enumerate(stmts):
         if stmt._distinct:
             raise ValueError("fetch_together: a DISTINCT select would lose its DISTINCT")
@@ -393,28 +440,14 @@ def _together(stmts: tuple[AnySelect, ...], dialect: Dialect) -> _Together:
         numbered = stmt.add_columns(
             func.row_number().over(order_by=stmt._order_by_clauses).label("kb_n")
         ).subquery()
-        columns, types = [], []
-        for j, (column, selected) in enumerate(
-            zip(list(numbered.c)[:-1], stmt.selected_columns, strict=True)
-        ):
-            as_json, python_type = _json_column(column, selected.type)
-            columns.append(as_json)
-            types.append(python_type)
-            process = selected.type._cached_result_processor(dialect, None)
-            if process is not None:
-                after.append((i, j, process))
-        rows = func.json_agg(aggregate_order_by(func.json_build_array(*columns), numbered.c.kb_n))
-        parts.append(
-            select(func.coalesce(rows, literal_column("'[]'::json")))
-            .select_from(numbered)
-            .scalar_subquery()
-        )
-        part_types.append(list[tuple[tuple(types)]])  # type: ignore[misc]
-    entry = _Together(
-        stmt=select(cast(func.json_build_array(*parts), sqltypes.Text())),
-        decoder=msgspec.json.Decoder(tuple[tuple(part_types)]),  # type: ignore[misc]
-        after=tuple(after),
-    )
+        columns = [
+            (column, selected.type)
+            for column, selected in zip(list(numbered.c)[:-1], stmt.selected_columns, strict=True)
+        ]
+        part, part_type = _fold(i, numbered, columns, dialect, after, numbered.c.kb_n)
+        parts.append(part)
+        part_types.append(part_type)
+    entry = _combine(parts, part_types, after)
     _together_cache[key] = (stmts, entry)
     return entry
 
@@ -472,12 +505,9 @@ async def run_writes(session: AsyncSession, writes: Sequence[Write]) -> None:
     ):
         results = [await fetch_rows(session, w.stmt, w.params) for w in writes]
     else:
-        combined = _writes(tuple(w.stmt for w in writes), engine.dialect)
         params = {f"w{i}_{k}": v for i, w in enumerate(writes) for k, v in w.params.items()}
-        [(text,)] = await fetch_rows(session, combined.stmt, params)
-        results = list(combined.decoder.decode(text))
-        for i, column, process in combined.after:
-            results[i] = [(*r[:column], process(r[column]), *r[column + 1 :]) for r in results[i]]
+        combined = _writes(tuple(w.stmt for w in writes), engine.dialect)
+        results = await combined.run(session, params)
     for write, rows in zip(writes, results, strict=True):
         if write.then is not None:
             write.then(rows)
@@ -510,7 +540,8 @@ def _writes(stmts: tuple[AnyWrite, ...], dialect: Dialect) -> _Together:
     hit = _writes_cache.get(key)
     if hit is not None and all(a is b for a, b in zip(hit[0], stmts, strict=True)):
         return hit[1]
-    parts, part_types, after = [], [], []
+    parts, part_types = [], []
+    after: list[tuple[int, int, Processor]] = []
     for i, stmt in enumerate(stmts):
         if not stmt._returning:
             raise ValueError("run_writes: a write must have RETURNING")
@@ -519,26 +550,10 @@ def _writes(stmts: tuple[AnyWrite, ...], dialect: Dialect) -> _Together:
         # would not be refused up front.
         _compile(stmt, dialect)
         cte = _renamed(stmt, f"w{i}_").cte(f"w{i}")
-        columns, types = [], []
-        for j, column in enumerate(cte.c):
-            as_json, python_type = _json_column(column, column.type)
-            columns.append(as_json)
-            types.append(python_type)
-            process = column.type._cached_result_processor(dialect, None)
-            if process is not None:
-                after.append((i, j, process))
-        rows = func.json_agg(func.json_build_array(*columns))
-        parts.append(
-            select(func.coalesce(rows, literal_column("'[]'::json")))
-            .select_from(cte)
-            .scalar_subquery()
-        )
-        part_types.append(list[tuple[tuple(types)]])  # type: ignore[misc]
-    entry = _Together(
-        stmt=select(cast(func.json_build_array(*parts), sqltypes.Text())),
-        decoder=msgspec.json.Decoder(tuple[tuple(part_types)]),  # type: ignore[misc]
-        after=tuple(after),
-    )
+        part, part_type = _fold(i, cte, [(c, c.type) for c in cte.c], dialect, after)
+        parts.append(part)
+        part_types.append(part_type)
+    entry = _combine(parts, part_types, after)
     # Keep the statements alive with their entry so their id()s cannot be reused.
     _writes_cache[key] = (stmts, entry)
     return entry

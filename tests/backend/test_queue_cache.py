@@ -22,7 +22,6 @@ from sqlalchemy import event, func, insert, select, update
 from backend.clock import region_today
 from backend.db.engine import make_sessionmaker
 from backend.db.models import FOLDERS, AuditEvent, CabinetItem, CabinetMark, Document
-from backend.demo.pdfs import letter_pdf
 from backend.domain.cabinet.services import queue
 from tests.backend.conftest import Env
 from tests.backend.test_documents import _assistant_login, _dsp_document
@@ -30,6 +29,7 @@ from tests.backend.test_folder_cache import through_every_change
 from tests.backend.test_resolutions import registered_for, resolve
 from tests.backend.workflow import (
     create_draft,
+    new_version,
     principal_at,
     route_draft,
     scalar,
@@ -117,16 +117,10 @@ async def test_a_new_version_shows_in_an_untouched_approvers_queue(env: Env) -> 
         CabinetMark.position_id == finance
     )
     mark = await scalar(env, marks)
-    three = letter_pdf("Тест", "проект", "01.12.2026", "Кому", "Версия 2", ["Текст."], "Я", 3)
-    r = await env.client.post(
-        f"/api/v1/documents/{doc['id']}/versions",
-        files={"file": ("v2.pdf", three, "application/pdf")},
-        headers=await env.login("lawyer"),
-    )
-    assert r.status_code == 201, r.text
+    version = await new_version(env, doc, pages=3)
     # The minister of finance's item was left as it was (only the visa already given is
     # asked again): his cabinet's mark did not move, the document's audit events did.
-    assert r.json()["reasked"] == [await env.own_position("minister.digital")]
+    assert version["reasked"] == [await env.own_position("minister.digital")]
     assert await scalar(env, marks) == mark
     assert pages_of(await _served(env, "minister.finance", "visa")) == 3
 
@@ -239,14 +233,7 @@ async def test_every_write_to_a_document_comes_with_its_audit_event(env: Env) ->
         assert (await visa(env, doc["id"], "minister.digital")).status_code == 201
         r = await visa(env, doc["id"], "minister.finance", "rejected", comment="Переделать")
         assert r.status_code == 201, r.text
-        two = letter_pdf("Тест", "проект", "01.12.2026", "Кому", "Версия 2", ["Текст."], "Я", 2)
-        r = await env.client.post(
-            f"/api/v1/documents/{doc['id']}/versions",
-            files={"file": ("v2.pdf", two, "application/pdf")},
-            headers=await env.login("lawyer"),
-        )
-        assert r.status_code == 201, r.text
-        doc["files"][0]["sha256"] = r.json()["sha256"]
+        doc["files"][0]["sha256"] = (await new_version(env, doc, pages=2))["sha256"]
         r = await env.client.post(
             f"/api/v1/documents/{doc['id']}/route/start", headers=await env.login("lawyer")
         )

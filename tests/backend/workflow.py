@@ -24,6 +24,18 @@ def pdf(tag: str) -> bytes:
     return letter_pdf("Тест", "проект", "01.12.2026", "Кому", f"Проект {tag}", ["Текст."], "Я", 1)
 
 
+async def new_version(env: Env, doc: dict[str, Any], pages: int) -> dict[str, Any]:
+    """Upload a `pages`-page version 2 of the draft's main file as its author (lawyer)."""
+    two = letter_pdf("Тест", "проект", "01.12.2026", "Кому", "Версия 2", ["Текст."], "Я", pages)
+    r = await env.client.post(
+        f"/api/v1/documents/{doc['id']}/versions",
+        files={"file": ("v2.pdf", two, "application/pdf")},
+        headers=await env.login("lawyer"),
+    )
+    assert r.status_code == 201, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
 async def journal_id(env: Env, kind: str = "outgoing") -> str:
     async with env.engine.connect() as conn:
         return str(
